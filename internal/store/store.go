@@ -1,0 +1,205 @@
+// Package store keeps what imapmigrate must remember between runs: for each
+// mailbox migration, which source folder went where and which source message
+// is at the destination under which UID with which flags.
+//
+// The default database is SQLite through modernc.org/sqlite (pure Go, so the
+// binary builds with CGO_ENABLED=0). The SQL uses $N placeholders, which both
+// SQLite and PostgreSQL accept.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/sqlite/*.sql
+var sqliteMigrations embed.FS
+
+// DB is an open state database. It is safe for concurrent use.
+type DB struct {
+	db *sql.DB
+}
+
+// Open opens (creating it if needed) the SQLite state database at path and
+// brings its schema up to date.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	// WAL lets a reader (a status command) look while a sync writes;
+	// busy_timeout makes a second process wait instead of failing at once;
+	// foreign keys make ON DELETE CASCADE work, which SQLite leaves off by
+	// default.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open state database %s: %w", path, err)
+	}
+	// One connection: SQLite has one writer at a time, and a pool of
+	// connections only turns that into SQLITE_BUSY errors.
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state database %s: %w", path, err)
+	}
+	migrations, err := fs.Sub(sqliteMigrations, "migrations/sqlite")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("prepare state schema: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("upgrade state schema in %s: %w", path, err)
+	}
+	return &DB{db: db}, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Folder is the state of one source folder of one mailbox migration.
+type Folder struct {
+	ID                int64
+	Mailbox           string // which migration: see mailsync.MailboxKey
+	SourceName        string
+	SourceUIDValidity uint32
+	DestName          string
+	DestUIDValidity   uint32
+}
+
+// Message records that a source message is at the destination.
+type Message struct {
+	SourceUID   uint32
+	DestUID     uint32 // 0 when the destination did not report it (no UIDPLUS)
+	Flags       []string
+	Fingerprint string
+}
+
+// Folder returns the state of a source folder, or nil when there is none.
+func (d *DB) Folder(ctx context.Context, mailbox, sourceName string) (*Folder, error) {
+	f := Folder{Mailbox: mailbox, SourceName: sourceName}
+	err := d.db.QueryRowContext(ctx,
+		`SELECT id, source_uidvalidity, dest_name, dest_uidvalidity FROM sync_folders WHERE mailbox = $1 AND source_name = $2`,
+		mailbox, sourceName).Scan(&f.ID, &f.SourceUIDValidity, &f.DestName, &f.DestUIDValidity)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state of folder %q: %w", sourceName, err)
+	}
+	return &f, nil
+}
+
+// Folders returns the state of every folder of a mailbox migration.
+func (d *DB) Folders(ctx context.Context, mailbox string) ([]Folder, error) {
+	rows, err := d.db.QueryContext(ctx,
+		`SELECT id, source_name, source_uidvalidity, dest_name, dest_uidvalidity FROM sync_folders WHERE mailbox = $1 ORDER BY source_name`,
+		mailbox)
+	if err != nil {
+		return nil, fmt.Errorf("read folder states: %w", err)
+	}
+	defer rows.Close()
+	var out []Folder
+	for rows.Next() {
+		f := Folder{Mailbox: mailbox}
+		if err := rows.Scan(&f.ID, &f.SourceName, &f.SourceUIDValidity, &f.DestName, &f.DestUIDValidity); err != nil {
+			return nil, fmt.Errorf("read folder states: %w", err)
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// SaveFolder inserts or updates a folder's state and sets f.ID.
+func (d *DB) SaveFolder(ctx context.Context, f *Folder) error {
+	err := d.db.QueryRowContext(ctx, `
+		INSERT INTO sync_folders (mailbox, source_name, source_uidvalidity, dest_name, dest_uidvalidity, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (mailbox, source_name) DO UPDATE SET
+			source_uidvalidity = excluded.source_uidvalidity,
+			dest_name = excluded.dest_name,
+			dest_uidvalidity = excluded.dest_uidvalidity,
+			updated_at = excluded.updated_at
+		RETURNING id`,
+		f.Mailbox, f.SourceName, f.SourceUIDValidity, f.DestName, f.DestUIDValidity, time.Now().UTC().Format(time.RFC3339)).Scan(&f.ID)
+	if err != nil {
+		return fmt.Errorf("save state of folder %q: %w", f.SourceName, err)
+	}
+	return nil
+}
+
+// ResetFolder forgets every message of a folder, for when a UIDVALIDITY
+// change makes the recorded UIDs meaningless.
+func (d *DB) ResetFolder(ctx context.Context, folderID int64) error {
+	if _, err := d.db.ExecContext(ctx, `DELETE FROM sync_messages WHERE folder_id = $1`, folderID); err != nil {
+		return fmt.Errorf("reset folder state: %w", err)
+	}
+	return nil
+}
+
+// Messages returns what is recorded of a folder's messages.
+func (d *DB) Messages(ctx context.Context, folderID int64) ([]Message, error) {
+	rows, err := d.db.QueryContext(ctx,
+		`SELECT source_uid, dest_uid, flags, fingerprint FROM sync_messages WHERE folder_id = $1 ORDER BY source_uid`, folderID)
+	if err != nil {
+		return nil, fmt.Errorf("read message states: %w", err)
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		var m Message
+		var flags string
+		if err := rows.Scan(&m.SourceUID, &m.DestUID, &flags, &m.Fingerprint); err != nil {
+			return nil, fmt.Errorf("read message states: %w", err)
+		}
+		m.Flags = strings.Fields(flags)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// PutMessages records messages of a folder in one transaction, so that a
+// batch of copies costs one commit rather than one fsync each.
+func (d *DB) PutMessages(ctx context.Context, folderID int64, msgs []Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record messages: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `
+		INSERT INTO sync_messages (folder_id, source_uid, dest_uid, flags, fingerprint) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (folder_id, source_uid) DO UPDATE SET
+			dest_uid = excluded.dest_uid, flags = excluded.flags, fingerprint = excluded.fingerprint`)
+	if err != nil {
+		return fmt.Errorf("record messages: %w", err)
+	}
+	defer stmt.Close()
+	for _, m := range msgs {
+		if _, err := stmt.ExecContext(ctx, folderID, m.SourceUID, m.DestUID, strings.Join(m.Flags, " "), m.Fingerprint); err != nil {
+			return fmt.Errorf("record source uid %d: %w", m.SourceUID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record messages: %w", err)
+	}
+	return nil
+}
