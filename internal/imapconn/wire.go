@@ -1,0 +1,364 @@
+package imapconn
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// writeChunk bounds each write to the socket, so that the idle watchdog sees
+// progress during a large APPEND literal rather than one long write.
+const writeChunk = 64 << 10
+
+// wire is the net.Conn that go-imap talks through. It sees every byte in
+// both directions, in clear text, and uses one scanner per direction to
+// write the redacted transcript, enforce the read-only guard and run the
+// idle watchdog.
+//
+// Deadlines: go-imap sets a 30 s deadline per response and 5 min per literal
+// (imapclient/client.go). Those are totals, so a large literal that flows
+// slowly but steadily fails after 5 min (STACK.md catch 5), while the wait
+// for the first byte of a reply has no deadline at all. wire therefore
+// ignores go-imap's SetDeadline calls and sets its own: a read deadline of
+// IdleTimeout while the server owes a reply and a Read is waiting, renewed
+// whenever a byte arrives; and a write deadline of IdleTimeout per
+// writeChunk. A stalled server is cut after IdleTimeout; a slow one is not.
+// A Read that is not waiting (because the caller is slow to consume a
+// FETCH) is not the server's fault and never counts.
+type wire struct {
+	raw      net.Conn // the TCP connection: deadlines and Close go here
+	conn     net.Conn // what carries IMAP: raw, or a *tls.Conn over it
+	label    string
+	trace    io.Writer
+	readOnly bool
+	idle     time.Duration
+
+	rmu    sync.Mutex // one Read at a time; guards in and prefix
+	in     scanner
+	prefix []byte // handed to the reader before any socket data; not scanned
+
+	wmu sync.Mutex // one Write at a time; guards out and cmd
+	out scanner
+	cmd string // name of the command being written, for its continuation lines
+
+	mu        sync.Mutex // protocol state shared by both directions, and the trace
+	pending   int        // replies the server owes: the greeting, then tagged replies
+	greeting  bool       // the greeting has not arrived yet
+	reading   bool       // a Read is waiting on the socket
+	redactTag string     // LOGIN or AUTHENTICATE in progress: hide client data until its tagged reply
+	saslTag   string     // AUTHENTICATE in progress: client lines are SASL responses, not commands
+	idleTag   string     // IDLE command in progress (RFC 2177)
+	idling    bool       // the server accepted IDLE: silence is expected until DONE
+	cause     error      // why wire cut the connection, if it did
+}
+
+func newWire(raw, conn net.Conn, cfg Config) *wire {
+	return &wire{
+		raw:      raw,
+		conn:     conn,
+		label:    cfg.TraceLabel,
+		trace:    cfg.Trace,
+		readOnly: cfg.ReadOnly,
+		idle:     cfg.IdleTimeout,
+		in:       scanner{server: true},
+		out:      scanner{keepAll: true},
+		pending:  1,
+		greeting: true,
+	}
+}
+
+// upgrade switches to conn (the TLS layer after STARTTLS) and makes the
+// reader see replay first. It must be called with no Read or Write running.
+func (w *wire) upgrade(conn net.Conn, replay []byte) {
+	w.conn = conn
+	w.prefix = replay
+}
+
+func (w *wire) Read(p []byte) (int, error) {
+	w.rmu.Lock()
+	defer w.rmu.Unlock()
+	if len(w.prefix) > 0 {
+		n := copy(p, w.prefix)
+		w.prefix = w.prefix[n:]
+		return n, nil
+	}
+
+	w.mu.Lock()
+	w.reading = true
+	w.armLocked()
+	w.mu.Unlock()
+
+	n, err := w.conn.Read(p)
+
+	w.mu.Lock()
+	w.reading = false
+	w.mu.Unlock()
+
+	for b := p[:n]; len(b) > 0; {
+		k, tok := w.in.scan(b)
+		if tok == tokLine {
+			w.serverLine()
+		}
+		b = b[k:]
+	}
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, w.kill(fmt.Errorf("%w: no data from server for %v", ErrIdleTimeout, w.idle))
+		}
+		if cause := w.Err(); cause != nil {
+			return n, cause
+		}
+	}
+	return n, err
+}
+
+// Write forwards client bytes line by line: a line is held back until its
+// end is known, so that the read-only guard can refuse it before any byte of
+// it reaches the server. go-imap ends every flush with CRLF or inside literal
+// data, so holding back a partial line never stalls it. Literal data streams
+// through unparsed.
+func (w *wire) Write(p []byte) (int, error) {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if err := w.Err(); err != nil {
+		return 0, err
+	}
+	done := 0
+	for done < len(p) {
+		n, tok := w.out.scan(p[done:])
+		switch tok {
+		case tokLiteral:
+			if err := w.send(p[done : done+n]); err != nil {
+				return done, err
+			}
+		case tokLine:
+			if err := w.clientLine(); err != nil {
+				return done, err
+			}
+			if err := w.send(w.out.line); err != nil {
+				return done, err
+			}
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// send writes b to the socket in chunks, each under its own deadline.
+func (w *wire) send(b []byte) error {
+	for len(b) > 0 {
+		n := min(len(b), writeChunk)
+		_ = w.raw.SetWriteDeadline(time.Now().Add(w.idle))
+		if _, err := w.conn.Write(b[:n]); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return w.kill(fmt.Errorf("%w: server accepted no data for %v", ErrIdleTimeout, w.idle))
+			}
+			if cause := w.Err(); cause != nil {
+				return cause
+			}
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// clientLine handles a complete client line before it is sent: guard,
+// protocol state, transcript.
+func (w *wire) clientLine() error {
+	line := w.out.text()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+
+	shown, size := string(line), w.out.textLen()
+	switch {
+	case w.out.cont:
+		if w.readOnly && (w.cmd == "FETCH" || w.cmd == "UID FETCH") {
+			if err := checkFetchItems(w.cmd, line); err != nil {
+				return w.refuseLocked(line, err)
+			}
+		}
+		if w.redactTag != "" {
+			shown = "***"
+		}
+	case w.saslTag != "":
+		shown = "***"
+	case w.idling && strings.EqualFold(string(line), "DONE"):
+		w.idling = false
+		w.armLocked()
+	default:
+		tag, name := commandName(line)
+		if w.readOnly {
+			if err := checkReadOnly(line); err != nil {
+				return w.refuseLocked(line, err)
+			}
+		}
+		w.cmd = name
+		w.pending++
+		w.armLocked()
+		switch name {
+		case "LOGIN":
+			w.redactTag = tag
+			shown = tag + " LOGIN ***"
+		case "AUTHENTICATE":
+			w.redactTag, w.saslTag = tag, tag
+			mech := ""
+			if f := strings.Fields(shown); len(f) > 2 {
+				mech = " " + f[2]
+			}
+			shown = tag + " AUTHENTICATE" + mech + " ***"
+		case "IDLE":
+			w.idleTag = tag
+		}
+	}
+	if shown != string(line) {
+		size = len(shown) // a redacted line must not even reveal its length
+	}
+	if shown != "" {
+		w.traceLocked("C: ", shown, size)
+	}
+	if w.out.hasLit {
+		if w.redactTag != "" {
+			w.traceLocked("C: ", "***", 0)
+		} else {
+			w.traceLocked("C: ", fmt.Sprintf("<literal %d bytes>", w.out.lit), 0)
+		}
+	}
+	return nil
+}
+
+// refuseLocked records a command refused by the read-only guard and cuts the
+// connection: go-imap cannot take back a command it believes sent, so the
+// connection is of no further use.
+func (w *wire) refuseLocked(line []byte, err error) error {
+	w.traceLocked("C: ", "refused, not sent (read-only): "+string(line), len(line))
+	return w.killLocked(err)
+}
+
+// serverLine updates the protocol state from a complete server line and
+// writes it to the transcript.
+func (w *wire) serverLine() {
+	line := w.in.text()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.in.cont {
+		tag, _, _ := bytes.Cut(line, []byte(" "))
+		switch string(tag) {
+		case "*":
+			if w.greeting {
+				w.greeting = false
+				w.pending--
+			}
+		case "+":
+			if w.idleTag != "" {
+				w.idling = true
+			}
+		default:
+			w.pending = max(w.pending-1, 0)
+			switch string(tag) {
+			case w.redactTag:
+				w.redactTag, w.saslTag = "", ""
+			case w.idleTag:
+				w.idleTag, w.idling = "", false
+			}
+		}
+	}
+	if w.trace != nil && len(line) > 0 {
+		w.traceLocked("S: ", string(line), w.in.textLen())
+	}
+	if w.in.hasLit {
+		w.traceLocked("S: ", fmt.Sprintf("<literal %d bytes>", w.in.lit), 0)
+	}
+}
+
+// armLocked sets the read deadline for a waiting Read: IdleTimeout from now
+// while the server owes a reply, none otherwise.
+func (w *wire) armLocked() {
+	if !w.reading {
+		return // the next Read arms itself
+	}
+	var deadline time.Time
+	if w.pending > 0 && !w.idling {
+		deadline = time.Now().Add(w.idle)
+	}
+	_ = w.raw.SetReadDeadline(deadline)
+}
+
+// traceLocked writes one transcript line, cut at maxTraceLine bytes, with
+// control characters replaced so that a hostile server cannot forge lines or
+// drive a terminal. size is the line's full length. Errors from the trace
+// writer are ignored: the transcript is a diagnostic and must not break the
+// migration.
+func (w *wire) traceLocked(dir, line string, size int) {
+	if w.trace == nil {
+		return
+	}
+	var b strings.Builder
+	if w.label != "" {
+		b.WriteString(w.label)
+		b.WriteByte(' ')
+	}
+	b.WriteString(dir)
+	if len(line) > maxTraceLine {
+		line = line[:maxTraceLine]
+	}
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			c = '.'
+		}
+		b.WriteByte(c)
+	}
+	if size > maxTraceLine {
+		fmt.Fprintf(&b, " ...[%d bytes]", size)
+	}
+	b.WriteByte('\n')
+	_, _ = io.WriteString(w.trace, b.String())
+}
+
+// traceNote writes a line about the connection itself, not the protocol.
+func (w *wire) traceNote(note string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.traceLocked("-- ", note, len(note))
+}
+
+// kill cuts the connection and remembers why; the first cause wins.
+func (w *wire) kill(cause error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.killLocked(cause)
+}
+
+func (w *wire) killLocked(cause error) error {
+	if w.cause == nil {
+		w.cause = cause
+	}
+	_ = w.raw.Close()
+	return w.cause
+}
+
+// Err returns why wire cut the connection, or nil.
+func (w *wire) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cause
+}
+
+// Close closes the socket without a TLS close_notify, which could block on
+// a stalled server.
+func (w *wire) Close() error         { return w.raw.Close() }
+func (w *wire) LocalAddr() net.Addr  { return w.raw.LocalAddr() }
+func (w *wire) RemoteAddr() net.Addr { return w.raw.RemoteAddr() }
+
+// SetDeadline, SetReadDeadline and SetWriteDeadline ignore go-imap's
+// deadlines; see the wire type for why.
+func (w *wire) SetDeadline(time.Time) error      { return nil }
+func (w *wire) SetReadDeadline(time.Time) error  { return nil }
+func (w *wire) SetWriteDeadline(time.Time) error { return nil }
