@@ -1,0 +1,545 @@
+package mailsync
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/imapmigrate/imapmigrate/internal/fingerprint"
+	"github.com/imapmigrate/imapmigrate/internal/imapconn"
+	"github.com/imapmigrate/imapmigrate/internal/store"
+)
+
+// Copy batching. A unit is what one UID FETCH asks for; a window is how far
+// the newest-to-oldest order may be regrouped by folder, so that copying
+// does not hop between folders at every message yet still moves the newest
+// mail first.
+const (
+	unitMessages = 100
+	unitBytes    = 16 << 20
+	windowSize   = 1000
+	maxAttempts  = 3
+	flushEvery   = 64
+)
+
+// lane is one source connection paired with one destination connection.
+// Each lane copies one unit at a time; lanes run in parallel.
+type lane struct {
+	src, dst  *imapconn.Conn
+	srcFolder string // selected on src
+	pending   []store.Message
+}
+
+type unit struct {
+	fr   *folderRun
+	msgs []*srcMsg
+}
+
+// errRetry marks a failure worth another attempt after a pause (the server
+// said it is busy or unavailable); the connections stay up.
+type errRetry struct{ err error }
+
+func (e errRetry) Error() string { return e.err.Error() }
+func (e errRetry) Unwrap() error { return e.err }
+
+// copyAll copies every folder's toCopy over Options.Connections lanes. The
+// first lane is handed the connections Sync already has, and returns them
+// (possibly replaced) in first.
+func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) error {
+	var all []*srcMsg
+	for _, fr := range folders {
+		if fr.active() {
+			all = append(all, fr.toCopy...)
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].date.After(all[j].date) })
+	units := makeUnits(all)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	ch := make(chan unit)
+	go func() {
+		defer close(ch)
+		for _, u := range units {
+			select {
+			case ch <- u:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	work := func(l *lane) {
+		for u := range ch {
+			if err := s.copyUnit(ctx, l, u); err != nil {
+				cancel(err)
+				return
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for i := 1; i < min(s.opts.Connections, len(units)); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := &lane{}
+			defer l.close()
+			if err := l.connect(ctx, s); err != nil {
+				// The first lane always works; an extra one is a bonus the
+				// server may refuse (connection limits).
+				s.log.Warn("Extra connection refused; copying with fewer.", "err", err)
+				return
+			}
+			work(l)
+		}()
+	}
+	work(first)
+	wg.Wait()
+	// A unit that stopped early left records behind in its lane; flushing
+	// happens per unit, so nothing is pending here.
+
+	cause := context.Cause(ctx)
+	if errors.Is(cause, ErrOverQuota) {
+		n := 0
+		for _, fr := range folders {
+			fr.mu.Lock()
+			left := len(fr.toCopy) - fr.done
+			if left > 0 {
+				fr.rep.Failed += left
+				n += left
+			}
+			fr.mu.Unlock()
+		}
+		s.addError(fmt.Sprintf("%v; %d messages were not copied: raise the quota and run again", cause, n))
+		return nil
+	}
+	if cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return ctx.Err()
+}
+
+// makeUnits cuts the newest-first list into units of one folder each.
+func makeUnits(all []*srcMsg) []unit {
+	var units []unit
+	for w := 0; w < len(all); w += windowSize {
+		window := all[w:min(w+windowSize, len(all))]
+		var order []*folderRun
+		byFolder := map[*folderRun][]*srcMsg{}
+		for _, m := range window {
+			if _, ok := byFolder[m.fr]; !ok {
+				order = append(order, m.fr)
+			}
+			byFolder[m.fr] = append(byFolder[m.fr], m)
+		}
+		for _, fr := range order {
+			var cur unit
+			var size int64
+			for _, m := range byFolder[fr] {
+				if len(cur.msgs) > 0 && (len(cur.msgs) >= unitMessages || size+m.size > unitBytes) {
+					units = append(units, cur)
+					cur, size = unit{}, 0
+				}
+				cur.fr = fr
+				cur.msgs = append(cur.msgs, m)
+				size += m.size
+			}
+			units = append(units, cur)
+		}
+	}
+	return units
+}
+
+func (l *lane) connect(ctx context.Context, s *run) error {
+	var err error
+	if l.src == nil {
+		if l.src, err = imapconn.Dial(ctx, s.opts.Source); err != nil {
+			return err
+		}
+		l.srcFolder = ""
+	}
+	if l.dst == nil {
+		if l.dst, err = imapconn.Dial(ctx, s.opts.Dest); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// abort drops both connections at once. It is how a copy that broke in the
+// middle of a message is made harmless: the destination discards an APPEND
+// whose literal never completed.
+func (l *lane) abort() {
+	if l.src != nil {
+		l.src.Abort()
+		l.src = nil
+	}
+	if l.dst != nil {
+		l.dst.Abort()
+		l.dst = nil
+	}
+}
+
+func (l *lane) close() {
+	if l.src != nil {
+		l.src.Close()
+	}
+	if l.dst != nil {
+		l.dst.Close()
+	}
+}
+
+// copyUnit copies a unit, reconnecting and retrying after a failure. Before
+// a retry, the unit's messages are reconciled with the destination, because
+// an APPEND whose answer was lost may have been stored. It returns an error
+// only when the whole migration must stop (destination over quota, state
+// database failure, cancellation).
+func (s *run) copyUnit(ctx context.Context, l *lane, u unit) error {
+	fr := u.fr
+	pending := u.msgs
+	for attempt := 1; ; attempt++ {
+		err := l.connect(ctx, s)
+		if err == nil && attempt > 1 {
+			err = s.reconcileRetry(ctx, l, fr, pending)
+		}
+		if err == nil {
+			var handled map[imap.UID]bool
+			handled, err = s.copyBatch(ctx, l, fr, pending)
+			pending = unhandled(pending, handled)
+			if ferr := s.flush(ctx, l, fr); ferr != nil {
+				return ferr
+			}
+			if err == nil {
+				return s.settleMissing(ctx, l, fr, pending)
+			}
+		}
+		if errors.Is(err, ErrOverQuota) || ctx.Err() != nil || isStateErr(err) {
+			return err
+		}
+		var retry errRetry
+		if !errors.As(err, &retry) {
+			l.abort()
+		}
+		if attempt >= maxAttempts {
+			for _, m := range pending {
+				s.failItem(fr, m, err)
+			}
+			return nil
+		}
+		s.log.Warn("Copy interrupted; retrying.", "folder", fr.m.Display, "attempt", attempt, "err", err)
+		select {
+		case <-time.After(time.Duration(attempt) * time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// stateErr marks a failure to record progress: the run must stop, since
+// copying on without recording would only cost a reconciliation later.
+type stateErr struct{ err error }
+
+func (e stateErr) Error() string { return "state database: " + e.err.Error() }
+func (e stateErr) Unwrap() error { return e.err }
+
+func isStateErr(err error) bool {
+	var se stateErr
+	return errors.As(err, &se)
+}
+
+func (s *run) flush(ctx context.Context, l *lane, fr *folderRun) error {
+	if len(l.pending) == 0 {
+		return nil
+	}
+	if err := s.opts.State.PutMessages(ctx, fr.st.ID, l.pending); err != nil {
+		return stateErr{err}
+	}
+	l.pending = l.pending[:0]
+	return nil
+}
+
+func unhandled(msgs []*srcMsg, handled map[imap.UID]bool) []*srcMsg {
+	var out []*srcMsg
+	for _, m := range msgs {
+		if !handled[m.uid] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// reconcileRetry recognises which of the pending messages a failed attempt
+// did store at the destination. Appends into the folder are held off while
+// it looks, so that a copy stored but not yet recorded by another lane is
+// not taken for one of ours.
+func (s *run) reconcileRetry(ctx context.Context, l *lane, fr *folderRun, pending []*srcMsg) error {
+	fr.appendMu.Lock()
+	defer fr.appendMu.Unlock()
+	l.srcFolder = ""
+	_, err := s.reconcileMessages(ctx, l.src, l.dst, fr, pending, true)
+	return err
+}
+
+// copyBatch fetches the messages with one UID FETCH and streams each one
+// into an APPEND. It returns which messages it handled (copied, skipped or
+// failed for good).
+func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []*srcMsg) (map[imap.UID]bool, error) {
+	handled := map[imap.UID]bool{}
+	if l.srcFolder != fr.m.Source {
+		sel, err := l.src.Select(fr.m.Source, &imap.SelectOptions{ReadOnly: true}).Wait()
+		if err != nil {
+			return handled, fmt.Errorf("examine source folder %q: %w", fr.m.Display, err)
+		}
+		if sel.UIDValidity != fr.uidValidity {
+			err := fmt.Errorf("source UIDVALIDITY of %q changed during the run (from %d to %d): run again to recognise the copies by content", fr.m.Display, fr.uidValidity, sel.UIDValidity)
+			for _, m := range msgs {
+				s.failItem(fr, m, err)
+				handled[m.uid] = true
+			}
+			return handled, nil
+		}
+		l.srcFolder = fr.m.Source
+	}
+	meta := make(map[imap.UID]*srcMsg, len(msgs))
+	var uids imap.UIDSet
+	for _, m := range msgs {
+		fr.mu.Lock()
+		_, done := fr.mapped[m.uid]
+		fr.mu.Unlock()
+		if done {
+			// Recognised at the destination by a reconciliation.
+			handled[m.uid] = true
+			continue
+		}
+		meta[m.uid] = m
+		uids.AddNum(m.uid)
+	}
+	if len(meta) == 0 {
+		return handled, nil
+	}
+	cmd := l.src.Fetch(uids, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
+	var err error
+	for err == nil {
+		msg := cmd.Next()
+		if msg == nil {
+			break
+		}
+		var uid imap.UID
+		var early []byte // a body that came before its UID
+		for err == nil {
+			item := msg.Next()
+			if item == nil {
+				break
+			}
+			switch it := item.(type) {
+			case imapclient.FetchItemDataUID:
+				uid = it.UID
+			case imapclient.FetchItemDataBodySection:
+				if uid == 0 {
+					// RFC 3501 does not order FETCH items; every server we
+					// know sends UID first, but if one does not, hold the
+					// body until we know whose it is.
+					early, err = readLiteral(it.Literal)
+					continue
+				}
+				if err = s.copyOne(ctx, l, fr, meta[uid], it.Literal); err == nil {
+					handled[uid] = true
+				}
+			}
+		}
+		if err == nil && early != nil && uid != 0 {
+			if err = s.copyOne(ctx, l, fr, meta[uid], sizedReader{bytes.NewReader(early), int64(len(early))}); err == nil {
+				handled[uid] = true
+			}
+		}
+	}
+	if err != nil {
+		// Do not drain the rest of a large FETCH: drop the source connection.
+		if l.src != nil {
+			l.src.Abort()
+			l.src = nil
+		}
+		return handled, err
+	}
+	if err := cmd.Close(); err != nil {
+		return handled, fmt.Errorf("fetch from source folder %q: %w", fr.m.Display, err)
+	}
+	return handled, nil
+}
+
+func readLiteral(lit imap.LiteralReader) ([]byte, error) {
+	b, err := io.ReadAll(lit)
+	if err == nil && int64(len(b)) != lit.Size() {
+		err = fmt.Errorf("source sent %d of %d bytes", len(b), lit.Size())
+	}
+	return b, err
+}
+
+type sizedReader struct {
+	io.Reader
+	size int64
+}
+
+func (r sizedReader) Size() int64 { return r.size }
+
+// copyOne streams one message from the source literal into an APPEND.
+func (s *run) copyOne(ctx context.Context, l *lane, fr *folderRun, m *srcMsg, lit imap.LiteralReader) error {
+	if m == nil {
+		// A UID we did not ask for: ignore its body.
+		_, err := io.Copy(io.Discard, lit)
+		return err
+	}
+	size := lit.Size()
+	if l.dst == nil {
+		// The last message was refused mid-command; reconnect.
+		var err error
+		if l.dst, err = imapconn.Dial(ctx, s.opts.Dest); err != nil {
+			return err
+		}
+	}
+	fr.appendMu.RLock()
+	defer fr.appendMu.RUnlock()
+
+	h := fingerprint.New()
+	cmd := l.dst.Append(fr.m.Dest, size, &imap.AppendOptions{Flags: m.flags, Time: m.date})
+	n, err := io.Copy(cmd, io.TeeReader(lit, h))
+	if err == nil && n != size {
+		err = fmt.Errorf("source sent %d of %d bytes", n, size)
+	}
+	var ie *imap.Error
+	if errors.As(err, &ie) && ie.Code != imap.ResponseCodeOverQuota {
+		// The destination refused the message before taking its body (a
+		// NO instead of the "+" for a synchronizing literal, as Dovecot
+		// does for a size limit). Skip it, but drop that connection: the
+		// command encoder is left mid-command.
+		l.dst.Abort()
+		l.dst = nil
+		if _, derr := io.Copy(io.Discard, lit); derr != nil {
+			return fmt.Errorf("read uid %d of folder %q: %w", m.uid, fr.m.Display, derr)
+		}
+		s.skipItem(fr, m, ReasonRejected, fmt.Sprintf("destination said: %s %s", ie.Type, errText(ie)))
+		return nil
+	}
+	if err != nil {
+		// Never let the destination complete a partial message: dropping
+		// the connection in the middle of the literal makes it discard the
+		// APPEND.
+		l.abort()
+		if errors.As(err, &ie) {
+			return fmt.Errorf("%w: append uid %d of folder %q: %s", ErrOverQuota, m.uid, fr.m.Display, ie.Text)
+		}
+		return fmt.Errorf("copy uid %d of folder %q: %w", m.uid, fr.m.Display, err)
+	}
+	if err := cmd.Close(); err != nil {
+		l.abort()
+		return fmt.Errorf("append uid %d of folder %q to %q: %w", m.uid, fr.m.Display, fr.m.Dest, err)
+	}
+	data, err := cmd.Wait()
+	if err != nil {
+		if !errors.As(err, &ie) {
+			// The answer was lost with the connection: the message may or
+			// may not be stored. The retry reconciles before appending.
+			l.abort()
+			return fmt.Errorf("append uid %d of folder %q to %q: %w", m.uid, fr.m.Display, fr.m.Dest, err)
+		}
+		switch ie.Code {
+		case imap.ResponseCodeOverQuota:
+			return fmt.Errorf("%w: append uid %d of folder %q: %s", ErrOverQuota, m.uid, fr.m.Display, ie.Text)
+		case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse, imap.ResponseCodeServerBug, imap.ResponseCodeTryCreate:
+			// Temporary (RFC 5530); [LIMIT] and [TOOBIG] on an APPEND are
+			// about this message, so they fall through to a rejection.
+			return errRetry{fmt.Errorf("append uid %d of folder %q to %q: %w", m.uid, fr.m.Display, fr.m.Dest, err)}
+		}
+		// The destination refused this message: report it and go on.
+		s.skipItem(fr, m, ReasonRejected, fmt.Sprintf("destination said: %s %s", ie.Type, errText(ie)))
+		return nil
+	}
+	rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(data.UID), Flags: flagStrings(m.flags), Fingerprint: h.Sum(size)}
+	fr.mu.Lock()
+	fr.mapped[m.uid] = rec
+	fr.rep.Copied++
+	fr.rep.Bytes += size
+	fr.mu.Unlock()
+	l.pending = append(l.pending, rec)
+	s.progress(fr, m, size)
+	if len(l.pending) >= flushEvery {
+		if err := s.flush(ctx, l, fr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func errText(ie *imap.Error) string {
+	if ie.Code != "" {
+		return "[" + string(ie.Code) + "] " + ie.Text
+	}
+	return ie.Text
+}
+
+func (s *run) progress(fr *folderRun, m *srcMsg, size int64) {
+	fr.mu.Lock()
+	fr.done++
+	p := Progress{Folder: fr.m.Display, Total: len(fr.toCopy), Done: fr.done, Bytes: fr.rep.Bytes, TotalBytes: fr.rep.ToCopyBytes}
+	fr.mu.Unlock()
+	if s.opts.Progress != nil {
+		s.opts.Progress(p)
+	}
+}
+
+func (s *run) skipItem(fr *folderRun, m *srcMsg, reason, detail string) {
+	fr.mu.Lock()
+	fr.rep.Skipped[reason]++
+	fr.mu.Unlock()
+	s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date, Reason: reason, Detail: detail})
+	s.log.Warn("Message skipped.", "folder", fr.m.Display, "uid", m.uid, "reason", reason, "detail", detail)
+	s.progress(fr, m, 0)
+}
+
+func (s *run) failItem(fr *folderRun, m *srcMsg, err error) {
+	fr.mu.Lock()
+	fr.rep.Failed++
+	fr.mu.Unlock()
+	s.addFailed(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date, Reason: "failed", Detail: err.Error()})
+	s.log.Error("Message not copied.", "folder", fr.m.Display, "uid", m.uid, "err", err)
+	s.progress(fr, m, 0)
+}
+
+// settleMissing handles messages the source FETCH did not return: gone
+// from the source since the scan (skipped, not an error), or not served
+// (Exchange answers OK with no data for a message it cannot render).
+func (s *run) settleMissing(ctx context.Context, l *lane, fr *folderRun, missing []*srcMsg) error {
+	if len(missing) == 0 {
+		return nil
+	}
+	var uids imap.UIDSet
+	for _, m := range missing {
+		uids.AddNum(m.uid)
+	}
+	res, err := l.src.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{uids}}, nil).Wait()
+	still := map[imap.UID]bool{}
+	if err == nil {
+		for _, uid := range res.AllUIDs() {
+			still[uid] = true
+		}
+	}
+	for _, m := range missing {
+		if err == nil && !still[m.uid] {
+			s.skipItem(fr, m, ReasonExpunged, "expunged at the source during the run")
+			continue
+		}
+		s.failItem(fr, m, fmt.Errorf("source returned no data for uid %d of folder %q", m.uid, fr.m.Display))
+	}
+	return nil
+}

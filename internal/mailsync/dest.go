@@ -1,0 +1,378 @@
+package mailsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/imapmigrate/imapmigrate/internal/fingerprint"
+	"github.com/imapmigrate/imapmigrate/internal/folder"
+	"github.com/imapmigrate/imapmigrate/internal/imapconn"
+	"github.com/imapmigrate/imapmigrate/internal/store"
+)
+
+// openDest makes sure the destination folder exists (and is subscribed when
+// the source folder is), and checks that the recorded state still describes
+// it. In a dry run it only looks.
+func (s *run) openDest(ctx context.Context, dst *imapconn.Conn, fr *folderRun, dt *tree) error {
+	m := fr.m
+	if !m.DestExists {
+		if s.opts.DryRun {
+			fr.destMissing = true
+			fr.rep.Note = joinNote(fr.rep.Note, "destination folder would be created")
+			return nil
+		}
+		if err := createFolder(dst, m); err != nil {
+			return fmt.Errorf("create destination folder %q: %w", m.Dest, err)
+		}
+	}
+	if m.Subscribed && !dt.subscribed[m.Dest] && !s.opts.DryRun {
+		if err := dst.Subscribe(m.Dest).Wait(); err != nil {
+			fr.rep.Note = joinNote(fr.rep.Note, fmt.Sprintf("subscribe at the destination failed: %v", err))
+		}
+	}
+	sel, err := dst.Select(m.Dest, &imap.SelectOptions{ReadOnly: s.opts.DryRun}).Wait()
+	if err != nil {
+		return fmt.Errorf("select destination folder %q: %w", m.Dest, err)
+	}
+	if st := fr.st; st != nil && !fr.reset && (st.DestName != m.Dest || st.DestUIDValidity != sel.UIDValidity) {
+		// The destination folder is not the one the state speaks of
+		// (recreated, renamed, or the mapping rules changed): recognise what
+		// is there by content instead.
+		fr.rep.Note = joinNote(fr.rep.Note, fmt.Sprintf("destination folder changed since the last run (was %q UIDVALIDITY %d, now %q UIDVALIDITY %d): messages already copied were recognised by content",
+			st.DestName, st.DestUIDValidity, m.Dest, sel.UIDValidity))
+		fr.reset = true
+	}
+	if fr.reset {
+		fr.rep.DeletedAtSource = 0
+		clear(fr.mapped)
+	}
+	if s.opts.DryRun {
+		return nil
+	}
+	if fr.st == nil {
+		fr.st = &store.Folder{Mailbox: s.opts.Mailbox, SourceName: m.Source}
+	} else if fr.reset {
+		if err := s.opts.State.ResetFolder(ctx, fr.st.ID); err != nil {
+			return err
+		}
+	}
+	fr.st.SourceUIDValidity, fr.st.DestName, fr.st.DestUIDValidity = fr.uidValidity, m.Dest, sel.UIDValidity
+	return s.opts.State.SaveFolder(ctx, fr.st)
+}
+
+// createFolder creates a destination folder, with its special use where the
+// server lets us say it. A folder that exists already is fine.
+func createFolder(dst *imapconn.Conn, m folder.Mapping) error {
+	var opts *imap.CreateOptions
+	if attr := roleAttr[m.Role]; attr != "" && dst.Caps().Has(imap.CapCreateSpecialUse) {
+		opts = &imap.CreateOptions{SpecialUse: []imap.MailboxAttr{attr}}
+	}
+	err := dst.Create(m.Dest, opts).Wait()
+	var imapErr *imap.Error
+	if errors.As(err, &imapErr) && imapErr.Code == imap.ResponseCodeAlreadyExists {
+		return nil
+	}
+	if err != nil && opts != nil {
+		// Some servers advertise CREATE-SPECIAL-USE but refuse a use they
+		// already have elsewhere: a plain folder is better than none.
+		err = dst.Create(m.Dest, nil).Wait()
+		if errors.As(err, &imapErr) && imapErr.Code == imap.ResponseCodeAlreadyExists {
+			return nil
+		}
+	}
+	return err
+}
+
+var roleAttr = map[folder.Role]imap.MailboxAttr{
+	folder.RoleSent:    imap.MailboxAttrSent,
+	folder.RoleDrafts:  imap.MailboxAttrDrafts,
+	folder.RoleTrash:   imap.MailboxAttrTrash,
+	folder.RoleJunk:    imap.MailboxAttrJunk,
+	folder.RoleArchive: imap.MailboxAttrArchive,
+}
+
+// selectDest selects the folder's destination unless it is selected
+// already.
+func (s *run) selectDest(dst *imapconn.Conn, fr *folderRun) (*imap.SelectData, error) {
+	sel, err := dst.Select(fr.m.Dest, &imap.SelectOptions{ReadOnly: s.opts.DryRun}).Wait()
+	if err != nil {
+		return nil, fmt.Errorf("select destination folder %q: %w", fr.m.Dest, err)
+	}
+	return sel, nil
+}
+
+// reconcile finds, among the messages still to copy, those already at the
+// destination although the state does not record them: copied by a run that
+// was killed before it recorded them, or by a run whose state was lost.
+// Destination messages that no record accounts for are matched with the
+// messages to copy by fingerprint, as a multiset.
+//
+// It returns the candidates not found. Found ones count as already present,
+// or as copied when duringCopy (a retry recognising what a failed attempt
+// stored).
+func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr *folderRun, cands []*srcMsg, duringCopy bool) ([]*srcMsg, error) {
+	if len(cands) == 0 || fr.destMissing {
+		return cands, nil
+	}
+	sel, err := s.selectDest(dst, fr)
+	if err != nil {
+		return cands, err
+	}
+	if sel.NumMessages == 0 {
+		return cands, nil
+	}
+	search, err := dst.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
+	if err != nil {
+		return cands, fmt.Errorf("list destination uids in %q: %w", fr.m.Dest, err)
+	}
+	fr.mu.Lock()
+	accounted := make(map[imap.UID]bool, len(fr.mapped))
+	var unknownUIDFPs []string // recorded copies with no destination UID (no UIDPLUS)
+	for _, r := range fr.mapped {
+		if r.DestUID != 0 {
+			accounted[imap.UID(r.DestUID)] = true
+		} else {
+			unknownUIDFPs = append(unknownUIDFPs, r.Fingerprint)
+		}
+	}
+	fr.mu.Unlock()
+	var unknown imap.UIDSet
+	for _, uid := range search.AllUIDs() {
+		if !accounted[uid] {
+			unknown.AddNum(uid)
+		}
+	}
+	if len(unknown) == 0 {
+		return cands, nil
+	}
+
+	// Fingerprints of the destination messages nobody accounts for.
+	type destCopy struct {
+		uid   imap.UID
+		flags []imap.Flag
+	}
+	destFP := map[string][]destCopy{}
+	err = fetchHeaders(dst, unknown, func(uid imap.UID, size int64, flags []imap.Flag, fp string) {
+		clean, _ := cleanFlags(flags)
+		destFP[fp] = append(destFP[fp], destCopy{uid, clean})
+	})
+	if err != nil {
+		return cands, fmt.Errorf("fetch destination headers in %q: %w", fr.m.Dest, err)
+	}
+	for _, fp := range unknownUIDFPs {
+		if l := destFP[fp]; len(l) > 0 {
+			destFP[fp] = l[1:]
+		}
+	}
+
+	// Fingerprints of the source messages to copy.
+	if _, err := src.Select(fr.m.Source, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		return cands, fmt.Errorf("examine source folder %q: %w", fr.m.Display, err)
+	}
+	var want imap.UIDSet
+	for _, m := range cands {
+		want.AddNum(m.uid)
+	}
+	srcFP := map[imap.UID]string{}
+	err = fetchHeaders(src, want, func(uid imap.UID, _ int64, _ []imap.Flag, fp string) { srcFP[uid] = fp })
+	if err != nil {
+		return cands, fmt.Errorf("fetch source headers in %q: %w", fr.m.Display, err)
+	}
+
+	var found []store.Message
+	var remaining []*srcMsg
+	for _, m := range cands {
+		fp, ok := srcFP[m.uid]
+		l := destFP[fp]
+		if !ok || len(l) == 0 {
+			remaining = append(remaining, m)
+			continue
+		}
+		destFP[fp] = l[1:]
+		rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(l[0].uid), Flags: flagStrings(l[0].flags), Fingerprint: fp}
+		found = append(found, rec)
+		fr.mu.Lock()
+		fr.mapped[m.uid] = rec
+		if duringCopy {
+			fr.rep.Copied++
+			fr.rep.Bytes += m.size
+		} else {
+			fr.rep.Present++
+		}
+		fr.mu.Unlock()
+		if duringCopy {
+			s.progress(fr, m, m.size)
+		}
+	}
+	if len(found) > 0 {
+		s.log.Info("Recognised messages already at the destination.", "folder", fr.m.Display, "count", len(found))
+	}
+	if s.opts.DryRun {
+		return remaining, nil
+	}
+	if err := s.opts.State.PutMessages(ctx, fr.st.ID, found); err != nil {
+		return remaining, stateErr{err}
+	}
+	return remaining, nil
+}
+
+// fetchHeaders fetches UID, FLAGS, RFC822.SIZE and the header section of
+// the messages in uids (in the selected folder) and calls fn with each
+// message's fingerprint.
+func fetchHeaders(c *imapconn.Conn, uids imap.UIDSet, fn func(uid imap.UID, size int64, flags []imap.Flag, fp string)) error {
+	nums, _ := uids.Nums()
+	const batch = 500
+	for i := 0; i < len(nums); i += batch {
+		set := imap.UIDSetNum(nums[i:min(i+batch, len(nums))]...)
+		cmd := c.Fetch(set, &imap.FetchOptions{
+			UID: true, Flags: true, RFC822Size: true,
+			BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader, Peek: true}},
+		})
+		for {
+			msg := cmd.Next()
+			if msg == nil {
+				break
+			}
+			buf, err := msg.Collect()
+			if err != nil {
+				cmd.Close()
+				return err
+			}
+			if buf.UID == 0 || len(buf.BodySection) == 0 {
+				continue
+			}
+			fn(buf.UID, buf.RFC822Size, buf.Flags, fingerprint.Of(buf.RFC822Size, buf.BodySection[0].Bytes))
+		}
+		if err := cmd.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncFlags carries flag changes made at the source since the last run over
+// to the destination. Only the difference is applied (+FLAGS and -FLAGS
+// against what was last written), so flags set by the user at the
+// destination after cut-over stay.
+func (s *run) syncFlags(ctx context.Context, dst *imapconn.Conn, fr *folderRun) error {
+	type change struct {
+		add, del []imap.Flag
+		uids     imap.UIDSet
+		recs     []store.Message
+	}
+	changes := map[string]*change{}
+	var keys []string
+	noUID := 0
+	for _, m := range fr.msgs {
+		r, ok := fr.mapped[m.uid]
+		if !ok {
+			continue
+		}
+		add, del := diffFlags(r.Flags, m.flags)
+		if len(add) == 0 && len(del) == 0 {
+			continue
+		}
+		if r.DestUID == 0 {
+			noUID++
+			continue
+		}
+		key := fmt.Sprint(add, "|", del)
+		c := changes[key]
+		if c == nil {
+			c = &change{add: add, del: del}
+			changes[key] = c
+			keys = append(keys, key)
+		}
+		c.uids.AddNum(imap.UID(r.DestUID))
+		r.Flags = flagStrings(m.flags)
+		c.recs = append(c.recs, r)
+	}
+	if noUID > 0 {
+		fr.rep.Note = joinNote(fr.rep.Note, fmt.Sprintf("flags of %d messages changed at the source but cannot be updated: the destination did not report their UIDs (no UIDPLUS)", noUID))
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if s.opts.DryRun {
+		for _, c := range changes {
+			fr.rep.FlagsUpdated += len(c.recs)
+		}
+		return nil
+	}
+	if _, err := s.selectDest(dst, fr); err != nil {
+		return err
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		c := changes[key]
+		for _, op := range []struct {
+			op    imap.StoreFlagsOp
+			flags []imap.Flag
+		}{{imap.StoreFlagsAdd, c.add}, {imap.StoreFlagsDel, c.del}} {
+			if len(op.flags) == 0 {
+				continue
+			}
+			if err := dst.Store(c.uids, &imap.StoreFlags{Op: op.op, Silent: true, Flags: op.flags}, nil).Close(); err != nil {
+				return fmt.Errorf("update flags %v of uids %s in %q: %w", op.flags, c.uids, fr.m.Dest, err)
+			}
+		}
+		if err := s.opts.State.PutMessages(ctx, fr.st.ID, c.recs); err != nil {
+			return err
+		}
+		for _, r := range c.recs {
+			fr.mapped[imap.UID(r.SourceUID)] = r
+		}
+		fr.rep.FlagsUpdated += len(c.recs)
+	}
+	return nil
+}
+
+// diffFlags returns the flags to add and to remove to go from have to want.
+func diffFlags(have []string, want []imap.Flag) (add, del []imap.Flag) {
+	h := map[string]bool{}
+	for _, f := range have {
+		h[strings.ToLower(f)] = true
+	}
+	w := map[string]bool{}
+	for _, f := range want {
+		w[strings.ToLower(string(f))] = true
+		if !h[strings.ToLower(string(f))] {
+			add = append(add, f)
+		}
+	}
+	for _, f := range have {
+		if !w[strings.ToLower(f)] {
+			del = append(del, imap.Flag(f))
+		}
+	}
+	return add, del
+}
+
+func flagStrings(flags []imap.Flag) []string {
+	out := make([]string, len(flags))
+	for i, f := range flags {
+		out[i] = string(f)
+	}
+	return out
+}
+
+// finishFolder counts the destination folder and settles its status.
+func (s *run) finishFolder(ctx context.Context, dst *imapconn.Conn, fr *folderRun) {
+	if fr.m.Skip != folder.SkipNone {
+		return
+	}
+	if !fr.destMissing && !fr.failed {
+		st, err := dst.Status(fr.m.Dest, &imap.StatusOptions{NumMessages: true}).Wait()
+		if err == nil && st.NumMessages != nil {
+			fr.rep.DestCount = int(*st.NumMessages)
+		}
+	}
+	if fr.rep.Status == "synced" && fr.rep.Failed > 0 {
+		fr.rep.Status = "synced with errors"
+	}
+}

@@ -1,0 +1,153 @@
+package mailsync
+
+import (
+	"encoding/json"
+	"io"
+	"sort"
+	"time"
+)
+
+// Reasons an item is skipped. Skipped items are reported, never dropped
+// silently; none of them makes a run fail.
+const (
+	ReasonTooLarge     = "too_large"      // over Options.MaxMessageSize
+	ReasonOverMaxItems = "over_max_items" // older than the newest Options.MaxItems messages
+	ReasonRejected     = "rejected"       // the destination refused the message
+	ReasonExpunged     = "expunged"       // gone from the source while the run was going on
+)
+
+// Report says what a run did, folder by folder. It is written as JSON by
+// --report and rendered as a table on the terminal.
+type Report struct {
+	Source      string         `json:"source"`
+	Destination string         `json:"destination"`
+	DryRun      bool           `json:"dry_run,omitempty"`
+	Started     time.Time      `json:"started"`
+	Finished    time.Time      `json:"finished"`
+	Folders     []FolderReport `json:"folders"`
+	Totals      Totals         `json:"totals"`
+	// Skipped lists the skipped items except those over --max-items, which
+	// are only counted (there can be hundreds of thousands).
+	Skipped []Item `json:"skipped_items"`
+	Failed  []Item `json:"failed_items"`
+	// Errors are problems above the level of one message: a folder that
+	// could not be created, a destination over quota.
+	Errors []string `json:"errors"`
+}
+
+// FolderReport is the outcome for one source folder.
+type FolderReport struct {
+	Source      string `json:"source"`
+	Destination string `json:"destination,omitempty"`
+	Role        string `json:"role,omitempty"`
+	// Status is "synced", "skipped: <reason>" or "error".
+	Status      string `json:"status"`
+	Note        string `json:"note,omitempty"`
+	SourceCount int    `json:"source_count"`
+	// DestCount is the number of messages in the destination folder at the
+	// end of the run (-1 when unknown, as in a dry run of a new folder).
+	DestCount    int            `json:"destination_count"`
+	Copied       int            `json:"copied"`
+	Present      int            `json:"already_present"`
+	FlagsUpdated int            `json:"flags_updated"`
+	Skipped      map[string]int `json:"skipped"`
+	Failed       int            `json:"failed"`
+	// DeletedAtSource counts messages copied earlier that are gone from the
+	// source now. They are left at the destination.
+	DeletedAtSource int    `json:"deleted_at_source"`
+	Bytes           int64  `json:"bytes"`
+	ToCopy          int    `json:"to_copy"`
+	ToCopyBytes     int64  `json:"to_copy_bytes"`
+	Error           string `json:"error,omitempty"`
+}
+
+// Totals adds up the folders.
+type Totals struct {
+	Folders         int            `json:"folders"`
+	SourceCount     int            `json:"source_count"`
+	Copied          int            `json:"copied"`
+	Present         int            `json:"already_present"`
+	FlagsUpdated    int            `json:"flags_updated"`
+	Skipped         map[string]int `json:"skipped"`
+	Failed          int            `json:"failed"`
+	DeletedAtSource int            `json:"deleted_at_source"`
+	Bytes           int64          `json:"bytes"`
+	ToCopy          int            `json:"to_copy"`
+	ToCopyBytes     int64          `json:"to_copy_bytes"`
+	DurationSeconds float64        `json:"duration_seconds"`
+	MessagesPerSec  float64        `json:"messages_per_second"`
+	MBPerSec        float64        `json:"mb_per_second"`
+}
+
+// Item is one message that was skipped or failed, named so that an admin
+// can find it in the source mailbox.
+type Item struct {
+	Folder  string    `json:"folder"`
+	UID     uint32    `json:"uid"`
+	Size    int64     `json:"size"`
+	Date    time.Time `json:"date"`
+	Subject string    `json:"subject,omitempty"`
+	Reason  string    `json:"reason"`
+	Detail  string    `json:"detail,omitempty"`
+}
+
+// OK reports whether everything that should have moved has moved: no failed
+// item, no message refused by the destination, no folder or mailbox error.
+// Items skipped by policy (too large, over the item cap) and messages
+// expunged at the source during the run do not count against it.
+func (r *Report) OK() bool {
+	if r.Totals.Failed > 0 || r.Totals.Skipped[ReasonRejected] > 0 || len(r.Errors) > 0 {
+		return false
+	}
+	for _, f := range r.Folders {
+		if f.Error != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// total fills in Totals from the folders.
+func (r *Report) total() {
+	t := Totals{Skipped: map[string]int{}}
+	for _, f := range r.Folders {
+		t.Folders++
+		t.SourceCount += f.SourceCount
+		t.Copied += f.Copied
+		t.Present += f.Present
+		t.FlagsUpdated += f.FlagsUpdated
+		t.Failed += f.Failed
+		t.DeletedAtSource += f.DeletedAtSource
+		t.Bytes += f.Bytes
+		t.ToCopy += f.ToCopy
+		t.ToCopyBytes += f.ToCopyBytes
+		for k, v := range f.Skipped {
+			t.Skipped[k] += v
+		}
+	}
+	d := r.Finished.Sub(r.Started).Seconds()
+	t.DurationSeconds = d
+	if d > 0 {
+		t.MessagesPerSec = float64(t.Copied) / d
+		t.MBPerSec = float64(t.Bytes) / 1e6 / d
+	}
+	r.Totals = t
+	sortItems(r.Skipped)
+	sortItems(r.Failed)
+}
+
+func sortItems(items []Item) {
+	sort.SliceStable(items, func(i, j int) bool {
+		if items[i].Folder != items[j].Folder {
+			return items[i].Folder < items[j].Folder
+		}
+		return items[i].UID < items[j].UID
+	})
+}

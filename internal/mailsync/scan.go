@@ -1,0 +1,319 @@
+package mailsync
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/imapmigrate/imapmigrate/internal/folder"
+	"github.com/imapmigrate/imapmigrate/internal/imapconn"
+	"github.com/imapmigrate/imapmigrate/internal/store"
+)
+
+// tree is one server's folder list and personal namespace.
+type tree struct {
+	listed     []folder.Listed
+	ns         folder.Namespace
+	subscribed map[string]bool
+}
+
+// listTree lists every folder with its special-use attributes and
+// subscription, and finds the personal namespace.
+func listTree(ctx context.Context, c *imapconn.Conn) (*tree, error) {
+	caps := c.Caps()
+	opts := &imap.ListOptions{}
+	if caps.Has(imap.CapSpecialUse) || caps.Has(imap.CapIMAP4rev2) {
+		opts.ReturnSpecialUse = true
+	}
+	extended := caps.Has(imap.CapListExtended) || caps.Has(imap.CapIMAP4rev2)
+	if extended {
+		opts.ReturnSubscribed = true
+	}
+	list, err := c.List("", "*", opts).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	t := &tree{subscribed: map[string]bool{}}
+	for _, l := range list {
+		sub := false
+		for _, a := range l.Attrs {
+			if a == imap.MailboxAttrSubscribed {
+				sub = true
+			}
+		}
+		if sub {
+			t.subscribed[l.Mailbox] = true
+		}
+		t.listed = append(t.listed, folder.Listed{Name: l.Mailbox, Delim: l.Delim, Attrs: l.Attrs, Subscribed: sub})
+	}
+	if !extended {
+		// Without LIST-EXTENDED there is no way to ask for subscriptions in
+		// go-imap (it has no LSUB); treat every folder as subscribed so that
+		// the destination shows them all.
+		for i := range t.listed {
+			t.listed[i].Subscribed = true
+		}
+	}
+	if caps.Has(imap.CapNamespace) || caps.Has(imap.CapIMAP4rev2) {
+		ns, err := c.Namespace().Wait()
+		if err != nil {
+			return nil, fmt.Errorf("namespace: %w", err)
+		}
+		if len(ns.Personal) > 0 {
+			t.ns = folder.Namespace{Prefix: ns.Personal[0].Prefix, Delim: ns.Personal[0].Delim}
+		}
+	}
+	if t.ns.Delim == 0 {
+		for _, l := range t.listed {
+			if l.Delim != 0 {
+				t.ns.Delim = l.Delim
+				break
+			}
+		}
+	}
+	if t.ns.Delim == 0 {
+		t.ns.Delim = '/'
+	}
+	return t, nil
+}
+
+// srcMsg is what the scan learnt of one source message.
+type srcMsg struct {
+	uid   imap.UID
+	size  int64
+	date  time.Time
+	flags []imap.Flag // cleaned: see cleanFlags
+	fr    *folderRun
+}
+
+// folderRun is one source folder during a run.
+type folderRun struct {
+	m   folder.Mapping
+	rep *FolderReport
+
+	uidValidity uint32
+	msgs        []*srcMsg // ascending UID
+	st          *store.Folder
+	toCopy      []*srcMsg
+	dropped     int  // invalid keywords left out
+	reset       bool // the recorded messages are void (a UIDVALIDITY changed)
+	destMissing bool // dry run: the destination folder does not exist yet
+
+	// appendMu is held shared by every APPEND into this folder until its
+	// result is in mapped, and exclusively while reconciling, so that a
+	// reconciliation never sees a copy that is stored but not yet recorded.
+	appendMu sync.RWMutex
+	mu       sync.Mutex // guards mapped, rep counters and done
+	mapped   map[imap.UID]store.Message
+	done     int
+	failed   bool
+}
+
+func newFolderRun(m folder.Mapping) *folderRun {
+	return &folderRun{m: m, mapped: map[imap.UID]store.Message{}}
+}
+
+// active reports whether the folder takes part in the copy.
+func (fr *folderRun) active() bool {
+	return fr.m.Skip == folder.SkipNone && !fr.failed
+}
+
+func (fr *folderRun) fail(err error) {
+	fr.failed = true
+	fr.rep.Status = "error"
+	fr.rep.Error = err.Error()
+}
+
+// scan examines a source folder and reads every message's UID, flags,
+// INTERNALDATE and size, then loads the folder's state.
+func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error {
+	sel, err := src.Select(fr.m.Source, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return fmt.Errorf("examine: %w", err)
+	}
+	fr.uidValidity = sel.UIDValidity
+	if sel.NumMessages > 0 {
+		cmd := src.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{
+			UID: true, Flags: true, InternalDate: true, RFC822Size: true,
+		})
+		for {
+			msg := cmd.Next()
+			if msg == nil {
+				break
+			}
+			buf, err := msg.Collect()
+			if err != nil {
+				cmd.Close()
+				return fmt.Errorf("fetch message list: %w", err)
+			}
+			if buf.UID == 0 {
+				continue
+			}
+			flags, dropped := cleanFlags(buf.Flags)
+			fr.dropped += dropped
+			fr.msgs = append(fr.msgs, &srcMsg{uid: buf.UID, size: buf.RFC822Size, date: buf.InternalDate, flags: flags, fr: fr})
+		}
+		if err := cmd.Close(); err != nil {
+			return fmt.Errorf("fetch message list: %w", err)
+		}
+	}
+	sort.Slice(fr.msgs, func(i, j int) bool { return fr.msgs[i].uid < fr.msgs[j].uid })
+	fr.rep.SourceCount = len(fr.msgs)
+	if fr.dropped > 0 {
+		fr.rep.Note = joinNote(fr.rep.Note, fmt.Sprintf("%d keywords that are not valid IMAP atoms were left out", fr.dropped))
+	}
+
+	// What the state says is at the destination.
+	st, err := s.opts.State.Folder(ctx, s.opts.Mailbox, fr.m.Source)
+	if err != nil {
+		return err
+	}
+	fr.st = st
+	if st == nil {
+		return nil
+	}
+	if st.SourceUIDValidity != fr.uidValidity {
+		// The source renumbered the folder: the recorded UIDs mean nothing
+		// now. Forget them; reconciliation by content finds what is already
+		// at the destination, so nothing is copied twice.
+		fr.rep.Note = joinNote(fr.rep.Note, fmt.Sprintf("source UIDVALIDITY changed from %d to %d: messages already copied were recognised by content", st.SourceUIDValidity, fr.uidValidity))
+		s.log.Warn("Source UIDVALIDITY changed.", "folder", fr.m.Display, "old", st.SourceUIDValidity, "new", fr.uidValidity)
+		fr.reset = true
+		return nil
+	}
+	recorded, err := s.opts.State.Messages(ctx, st.ID)
+	if err != nil {
+		return err
+	}
+	present := make(map[imap.UID]bool, len(fr.msgs))
+	for _, m := range fr.msgs {
+		present[m.uid] = true
+	}
+	for _, r := range recorded {
+		uid := imap.UID(r.SourceUID)
+		fr.mapped[uid] = r
+		if !present[uid] {
+			fr.rep.DeletedAtSource++
+		}
+	}
+	return nil
+}
+
+// cleanFlags keeps what can be carried over: the system flags but \Recent
+// (which only the server sets) and keywords that are valid IMAP atoms (an
+// invalid one breaks go-imap's connection). The result is sorted.
+func cleanFlags(in []imap.Flag) (out []imap.Flag, dropped int) {
+	seen := map[imap.Flag]bool{}
+	for _, f := range in {
+		switch {
+		case strings.EqualFold(string(f), `\Recent`) || f == imap.FlagWildcard:
+			continue
+		case strings.HasPrefix(string(f), `\`):
+			if !systemFlags[imap.Flag(strings.ToLower(string(f)))] {
+				dropped++
+				continue
+			}
+		case !isAtom(string(f)):
+			dropped++
+			continue
+		}
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, dropped
+}
+
+var systemFlags = map[imap.Flag]bool{`\seen`: true, `\answered`: true, `\flagged`: true, `\deleted`: true, `\draft`: true}
+
+// isAtom reports whether s is a valid IMAP atom (RFC 3501 section 9, atom).
+func isAtom(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// choose decides, newest first across all folders, which messages to copy.
+func (s *run) choose(folders []*folderRun) {
+	var all []*srcMsg
+	for _, fr := range folders {
+		if fr.active() {
+			all = append(all, fr.msgs...)
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].date.After(all[j].date) })
+	for rank, m := range all {
+		fr := m.fr
+		if _, ok := fr.mapped[m.uid]; ok {
+			fr.rep.Present++
+			continue
+		}
+		switch {
+		case s.opts.MaxItems > 0 && rank >= s.opts.MaxItems:
+			fr.rep.Skipped[ReasonOverMaxItems]++
+		case s.opts.MaxMessageSize > 0 && m.size > s.opts.MaxMessageSize:
+			fr.rep.Skipped[ReasonTooLarge]++
+			s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date, Reason: ReasonTooLarge,
+				Detail: fmt.Sprintf("%d bytes is over the limit of %d bytes", m.size, s.opts.MaxMessageSize)})
+		default:
+			fr.toCopy = append(fr.toCopy, m)
+		}
+	}
+}
+
+// describeSkipped fetches the subjects of the listed skipped items, so that
+// the report names them the way the user knows them.
+func (s *run) describeSkipped(ctx context.Context, src *imapconn.Conn, folders []*folderRun) error {
+	byFolder := map[string][]int{}
+	for i, it := range s.rep.Skipped {
+		byFolder[it.Folder] = append(byFolder[it.Folder], i)
+	}
+	for _, fr := range folders {
+		idx := byFolder[fr.m.Display]
+		if len(idx) == 0 {
+			continue
+		}
+		if _, err := src.Select(fr.m.Source, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+			return err
+		}
+		var uids imap.UIDSet
+		for _, i := range idx {
+			uids.AddNum(imap.UID(s.rep.Skipped[i].UID))
+		}
+		bufs, err := src.Fetch(uids, &imap.FetchOptions{UID: true, Envelope: true}).Collect()
+		if err != nil {
+			return err
+		}
+		subjects := map[uint32]string{}
+		for _, b := range bufs {
+			if b.Envelope != nil {
+				subjects[uint32(b.UID)] = b.Envelope.Subject
+			}
+		}
+		for _, i := range idx {
+			s.rep.Skipped[i].Subject = subjects[s.rep.Skipped[i].UID]
+		}
+	}
+	return nil
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}

@@ -1,0 +1,315 @@
+// Package mailsync is the migration engine: it copies one mailbox from a
+// source IMAP server to a destination IMAP server, and on every later run
+// copies only what is new and carries flag changes over.
+//
+// Sync reads top-down: connect, map folders, scan the source, choose what to
+// copy, prepare the destination (create folders, recognise what is already
+// there, update flags), copy newest to oldest over several connections, and
+// count what arrived. The one-shot `imapmigrate sync` and batch jobs both
+// call it.
+//
+// Promises kept here:
+//   - The source is never changed: it is opened with EXAMINE and read with
+//     BODY.PEEK[], and imapconn's wire guard refuses anything else.
+//   - No message is copied twice and none is lost across re-runs, crashes and
+//     a lost state database: the state records each copy after the
+//     destination's tagged OK, and whatever the state does not account for at
+//     the destination is matched by content fingerprint before copying
+//     (see package fingerprint) as a multiset.
+//   - A message is streamed from FETCH to APPEND; a literal cut short is
+//     never completed at the destination (the destination connection is
+//     dropped so the server discards the partial APPEND).
+//   - Every message not copied is reported with its folder, UID and reason.
+package mailsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/imapmigrate/imapmigrate/internal/folder"
+	"github.com/imapmigrate/imapmigrate/internal/imapconn"
+	"github.com/imapmigrate/imapmigrate/internal/store"
+)
+
+// Defaults, as in Exchange Online's IMAP migration.
+const (
+	DefaultMaxMessageSize = 35 << 20 // 35 MiB
+	DefaultMaxItems       = 500000
+	DefaultConnections    = 4
+)
+
+// Options configure one mailbox migration.
+type Options struct {
+	Source imapconn.Config // ReadOnly is forced on
+	Dest   imapconn.Config
+	// State records what was copied. Required.
+	State *store.DB
+	// Mailbox names this migration in State. Defaults to MailboxKey(Source, Dest).
+	Mailbox string
+	// Folders chooses and maps folders.
+	Folders folder.Rules
+	// MaxMessageSize skips larger messages (reported as too_large). 0 means
+	// no limit; the CLI passes DefaultMaxMessageSize unless told otherwise.
+	MaxMessageSize int64
+	// MaxItems copies at most the newest MaxItems messages of the mailbox;
+	// older ones are counted as over_max_items. 0 means no cap.
+	MaxItems int
+	// Connections is the number of connections per side used for copying.
+	// Defaults to DefaultConnections.
+	Connections int
+	// DryRun plans without writing anything: no folder created, no message
+	// copied, no flag changed, no state written.
+	DryRun bool
+	// Progress, when set, is called as messages are handled. It must be fast
+	// and safe for concurrent use.
+	Progress func(Progress)
+	// Logger receives warnings and progress lines. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Progress is a snapshot of one folder's copying.
+type Progress struct {
+	Folder     string // display name
+	Total      int    // messages to copy in this folder in this run
+	Done       int    // of which handled (copied, skipped or failed)
+	Bytes      int64  // copied so far in this folder
+	TotalBytes int64
+}
+
+// MailboxKey names the migration of one mailbox in the state database.
+func MailboxKey(src, dst imapconn.Config) string {
+	return src.User + "@" + src.Addr + " -> " + dst.User + "@" + dst.Addr
+}
+
+// ErrOverQuota is returned (wrapped) when the destination mailbox is full.
+// The mailbox is parked: nothing more is copied until the quota is raised.
+var ErrOverQuota = errors.New("destination mailbox is over quota")
+
+// run holds what one Sync call shares between its steps.
+type run struct {
+	opts Options
+	rep  *Report
+	log  *slog.Logger
+
+	mu sync.Mutex // guards rep.Skipped, rep.Failed, rep.Errors
+}
+
+// Sync migrates one mailbox. It returns an error only when the migration
+// could not run at all (bad options, connection, TLS or authentication
+// failure, the state database); problems with folders and messages are in
+// the report, and Report.OK tells whether everything that should have moved
+// has moved.
+func Sync(ctx context.Context, opts Options) (*Report, error) {
+	if opts.State == nil {
+		return nil, errors.New("mailsync: no state database")
+	}
+	if opts.Mailbox == "" {
+		opts.Mailbox = MailboxKey(opts.Source, opts.Dest)
+	}
+	if opts.Connections <= 0 {
+		opts.Connections = DefaultConnections
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	opts.Source.ReadOnly = true
+	opts.Source.Side, opts.Dest.Side = "source", "destination"
+	s := &run{
+		opts: opts,
+		log:  opts.Logger.With("user", opts.Source.User),
+		rep: &Report{
+			Source:      opts.Source.User + "@" + opts.Source.Addr,
+			Destination: opts.Dest.User + "@" + opts.Dest.Addr,
+			DryRun:      opts.DryRun,
+			Started:     time.Now(),
+			Skipped:     []Item{},
+			Failed:      []Item{},
+			Errors:      []string{},
+		},
+	}
+
+	// 1. Connect to both servers. These two connections also serve as the
+	// first copy lane.
+	src, err := imapconn.Dial(ctx, opts.Source)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if src != nil {
+			src.Close()
+		}
+	}()
+	dst, err := imapconn.Dial(ctx, opts.Dest)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if dst != nil {
+			dst.Close()
+		}
+	}()
+
+	// 2. List both folder trees and map source folders onto destination ones.
+	srcTree, err := listTree(ctx, src)
+	if err != nil {
+		return nil, fmt.Errorf("list source folders of %s: %w", opts.Source.User, err)
+	}
+	dstTree, err := listTree(ctx, dst)
+	if err != nil {
+		return nil, fmt.Errorf("list destination folders of %s: %w", opts.Dest.User, err)
+	}
+	plan := folder.Plan(srcTree.listed, srcTree.ns, dstTree.listed, dstTree.ns, opts.Folders)
+
+	// 3. Scan each source folder: UIDs, flags, dates and sizes, and what the
+	// state says is already at the destination.
+	var folders []*folderRun
+	for _, m := range plan {
+		fr := newFolderRun(m)
+		s.rep.Folders = append(s.rep.Folders, FolderReport{})
+		fr.rep = &s.rep.Folders[len(s.rep.Folders)-1]
+		*fr.rep = FolderReport{Source: m.Display, Destination: m.Dest, Role: string(m.Role), Note: m.Note, Skipped: map[string]int{}, DestCount: -1, Status: "synced"}
+		if m.Skip != folder.SkipNone {
+			fr.rep.Status = "skipped: " + string(m.Skip)
+			if m.Skip != folder.SkipNoSelect {
+				fr.rep.Destination = ""
+			}
+			folders = append(folders, fr)
+			continue
+		}
+		if err := s.scan(ctx, src, fr); err != nil {
+			err = fmt.Errorf("scan source folder %q: %w", m.Display, err)
+			if err := s.fatal(ctx, err, src, dst); err != nil {
+				return nil, err
+			}
+			fr.fail(err)
+		}
+		folders = append(folders, fr)
+	}
+	// Rebuild the report slice pointers: appending may have moved it.
+	for i, fr := range folders {
+		fr.rep = &s.rep.Folders[i]
+	}
+
+	// 4. Open the destination folders: create them (empty ones too) and
+	// their subscriptions, and check that the state still describes them.
+	for _, fr := range folders {
+		if !fr.active() {
+			continue
+		}
+		if err := s.openDest(ctx, dst, fr, dstTree); err != nil {
+			if err := s.fatal(ctx, err, src, dst); err != nil {
+				return nil, err
+			}
+			fr.fail(err)
+		}
+	}
+
+	// 5. Choose what to copy: the newest MaxItems messages of the whole
+	// mailbox that are not at the destination yet and not too large.
+	s.choose(folders)
+	if err := s.describeSkipped(ctx, src, folders); err != nil {
+		if err := s.fatal(ctx, err, src, dst); err != nil {
+			return nil, err
+		}
+		s.log.Warn("Could not fetch the subjects of skipped messages.", "err", err)
+	}
+
+	// 6. Recognise messages already at the destination that the state does
+	// not know of, and carry flag changes over.
+	for _, fr := range folders {
+		if !fr.active() {
+			continue
+		}
+		var err error
+		fr.toCopy, err = s.reconcileMessages(ctx, src, dst, fr, fr.toCopy, false)
+		if err == nil {
+			err = s.syncFlags(ctx, dst, fr)
+		}
+		if err != nil {
+			if err := s.fatal(ctx, err, src, dst); err != nil {
+				return nil, err
+			}
+			fr.fail(err)
+			continue
+		}
+		fr.rep.ToCopy = len(fr.toCopy)
+		for _, m := range fr.toCopy {
+			fr.rep.ToCopyBytes += m.size
+		}
+	}
+
+	// 7. Copy, newest to oldest across the mailbox, over several connections.
+	if !opts.DryRun {
+		first := &lane{src: src, dst: dst}
+		err := s.copyAll(ctx, first, folders)
+		src, dst = first.src, first.dst
+		if err != nil {
+			return nil, err
+		}
+		if dst == nil {
+			if dst, err = imapconn.Dial(ctx, opts.Dest); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	// 8. Count what is at the destination now, and finish the report.
+	for _, fr := range folders {
+		s.finishFolder(ctx, dst, fr)
+	}
+	s.rep.Finished = time.Now()
+	s.rep.total()
+	return s.rep, nil
+}
+
+// fatal returns err when it stops the whole run rather than one folder:
+// cancellation, a lost connection (the planning steps do not reconnect; a
+// re-run resumes), or the state database.
+func (s *run) fatal(ctx context.Context, err error, src, dst *imapconn.Conn) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case isStateErr(err), isConnLost(src, err), isConnLost(dst, err):
+		return err
+	}
+	return nil
+}
+
+// isConnLost reports whether err came with the loss of c's connection (as
+// opposed to a NO or BAD for one command).
+func isConnLost(c *imapconn.Conn, err error) bool {
+	var imapErr *imap.Error
+	if errors.As(err, &imapErr) {
+		return false
+	}
+	select {
+	case <-c.Closed():
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *run) addSkipped(it Item) {
+	s.mu.Lock()
+	s.rep.Skipped = append(s.rep.Skipped, it)
+	s.mu.Unlock()
+}
+
+func (s *run) addFailed(it Item) {
+	s.mu.Lock()
+	s.rep.Failed = append(s.rep.Failed, it)
+	s.mu.Unlock()
+}
+
+func (s *run) addError(msg string) {
+	s.mu.Lock()
+	s.rep.Errors = append(s.rep.Errors, msg)
+	s.mu.Unlock()
+}
