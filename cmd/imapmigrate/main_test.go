@@ -106,8 +106,8 @@ func TestSyncReportAndRerun(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatalf("report is not JSON: %v", err)
 	}
-	if rep.Totals.Copied != 40 || rep.Totals.Folders != 3 || rep.Totals.MessagesPerSec <= 0 {
-		t.Errorf("report totals = %+v; want 40 copied in 3 folders and a rate", rep.Totals)
+	if rep.Totals.Copied != 40 || rep.Totals.Folders != 4 || rep.Totals.MessagesPerSec <= 0 {
+		t.Errorf("report totals = %+v; want 40 copied in 4 folders (INBOX, Sent, Archive, Archive/2020) and a rate", rep.Totals)
 	}
 	if !strings.Contains(out, "Copied 40 messages") {
 		t.Errorf("stdout does not summarise the copy:\n%s", out)
