@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -29,14 +28,15 @@ func main() {
 	bench := flag.Bool("bench", false, "measure the initial copy: msgs/s, MB/s, peak RSS")
 	big := flag.Int("big-every", 400, "every Nth message carries a 1-3 MB attachment (0: none)")
 	keep := flag.Bool("keep", false, "leave the servers running until interrupted")
+	syncArgs := flag.String("sync-args", "", "extra arguments for every imapmigrate sync run (space separated), e.g. --connections 2")
 	flag.Parse()
-	if err := run(*bin, *messages, *big, *bench, *keep); err != nil {
+	if err := run(*bin, *messages, *big, *bench, *keep, strings.Fields(*syncArgs)); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, messages, bigEvery int, bench, keep bool) error {
+func run(bin string, messages, bigEvery int, bench, keep bool, syncArgs []string) error {
 	ctx := context.Background()
 	users := map[string]string{"alice@example.com": "alice-source-pw"}
 	src, err := testserver.Start(testserver.DovecotConfig{Users: users, SpecialUse: true})
@@ -71,41 +71,53 @@ func run(bin string, messages, bigEvery int, bench, keep bool) error {
 	pw1, pw2 := filepath.Join(dir, "pw1"), filepath.Join(dir, "pw2")
 	os.WriteFile(pw1, []byte(users["alice@example.com"]+"\n"), 0o600)
 	os.WriteFile(pw2, []byte(dstUsers["alice@example.com"]+"\n"), 0o600)
-	sync := func(extra ...string) (*os.ProcessState, time.Duration, error) {
+	// sync runs `imapmigrate sync` with the contract's flags, under wrap
+	// (a command and its arguments put in front, such as GNU time) if any.
+	sync := func(wrap []string, extra ...string) (time.Duration, error) {
 		args := append([]string{"sync",
 			"--source", src.Addr, "--source-user", "alice@example.com", "--source-password-file", pw1, "--source-security", "none",
 			"--dest", dst.Addr, "--dest-user", "alice@example.com", "--dest-password-file", pw2, "--dest-security", "none",
-			"--state", filepath.Join(dir, "state.db")}, extra...)
+			"--state", filepath.Join(dir, "state.db")}, append(syncArgs, extra...)...)
 		fmt.Printf("\n$ imapmigrate %s\n", strings.Join(args, " "))
-		cmd := exec.Command(bin, args...)
+		argv := append(append(wrap, bin), args...)
+		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		start := time.Now()
 		err := cmd.Run()
-		return cmd.ProcessState, time.Since(start), err
+		return time.Since(start), err
 	}
 
 	if bench {
-		ps, d, err := sync("--report", filepath.Join(dir, "report.json"))
+		// Peak RSS comes from GNU time: the rusage of a child started by a
+		// Go program reports the parent's peak (the child shares the
+		// parent's memory until exec, and Linux keeps that high-water mark).
+		rssFile := filepath.Join(dir, "rss")
+		d, err := sync([]string{"/usr/bin/time", "-f", "%M", "-o", rssFile})
 		if err != nil {
 			return err
 		}
-		rss := ps.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
+		b, err := os.ReadFile(rssFile)
+		if err != nil {
+			return fmt.Errorf("read peak RSS from GNU time: %w", err)
+		}
+		var rssKB float64
+		fmt.Sscan(strings.TrimSpace(string(b)), &rssKB)
 		fmt.Printf("\nbench: msgs=%d bytes=%d wall_s=%.2f msgs_per_s=%.1f MB_per_s=%.2f peak_rss_mb=%.1f\n",
-			len(msgs), total, d.Seconds(), float64(len(msgs))/d.Seconds(), float64(total)/1e6/d.Seconds(), float64(rss)/1024)
+			len(msgs), total, d.Seconds(), float64(len(msgs))/d.Seconds(), float64(total)/1e6/d.Seconds(), rssKB/1024)
 		return nil
 	}
 
-	if _, _, err := sync("--dry-run"); err != nil {
+	if _, err := sync(nil, "--dry-run"); err != nil {
 		return err
 	}
-	if _, _, err := sync(); err != nil {
+	if _, err := sync(nil); err != nil {
 		return err
 	}
 	fmt.Println("\nnew mail arrives at the source and two messages are read there...")
 	if err := changeSource(ctx, src.Addr, users["alice@example.com"]); err != nil {
 		return err
 	}
-	if _, _, err := sync(); err != nil {
+	if _, err := sync(nil); err != nil {
 		return err
 	}
 	if keep {

@@ -9,8 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -131,6 +134,8 @@ func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
 		dryRun    bool
 		report    string
 		trace     bool
+		cpuProf   string
+		memProf   string
 	)
 	cmd := &cobra.Command{
 		Use:     "sync",
@@ -151,6 +156,10 @@ func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.BoolVar(&dryRun, "dry-run", false, "print the plan (folder mapping, counts, sizes) and change nothing")
 	f.StringVar(&report, "report", "", "write the report as JSON to this file")
 	f.BoolVarP(&trace, "trace", "v", false, "print the IMAP protocol transcript to stderr (passwords redacted)")
+	f.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile (pprof) to this file")
+	f.StringVar(&memProf, "memprofile", "", "write a heap profile (pprof) to this file at the end of the copy")
+	f.MarkHidden("cpuprofile")
+	f.MarkHidden("memprofile")
 
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		srcCfg, err := src.config("source")
@@ -190,6 +199,11 @@ func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
 		}
 		defer db.Close()
 
+		stopProfiles, err := startProfiles(cpuProf, memProf)
+		if err != nil {
+			return exitf(ExitUsage, "%w", err)
+		}
+		defer stopProfiles()
 		prog := newProgress(stderr)
 		rep, err := mailsync.Sync(cmd.Context(), mailsync.Options{
 			Source: srcCfg, Dest: dstCfg, State: db,
@@ -213,6 +227,67 @@ func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+// startProfiles starts CPU profiling and returns a function that stops it
+// and writes the heap profile; both are for measuring imapmigrate itself.
+func startProfiles(cpu, mem string) (func(), error) {
+	var cpuFile *os.File
+	if cpu != "" {
+		f, err := os.Create(cpu)
+		if err != nil {
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		cpuFile = f
+	}
+	if mem == "" {
+		return func() {
+			if cpuFile != nil {
+				pprof.StopCPUProfile()
+				cpuFile.Close()
+			}
+		}, nil
+	}
+	// The heap profile is written when the heap in use peaks, which is what
+	// a memory budget is about, rather than at the end.
+	runtime.MemProfileRate = 64 << 10
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var peak uint64
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak+peak/10 {
+				peak = ms.HeapInuse
+				if f, err := os.Create(mem); err == nil {
+					runtime.GC()
+					pprof.Lookup("heap").WriteTo(f, 0)
+					f.Close()
+				}
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		if cpuFile != nil {
+			pprof.StopCPUProfile()
+			cpuFile.Close()
+		}
+	}, nil
 }
 
 // exitCode classifies a failed run.

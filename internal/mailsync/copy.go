@@ -36,6 +36,7 @@ type lane struct {
 	src, dst  *imapconn.Conn
 	srcFolder string // selected on src
 	pending   []store.Message
+	buf       []byte // copy buffer, reused for every message
 }
 
 type unit struct {
@@ -413,7 +414,12 @@ func (s *run) copyOne(ctx context.Context, l *lane, fr *folderRun, m *srcMsg, li
 
 	h := fingerprint.New()
 	cmd := l.dst.Append(fr.m.Dest, size, &imap.AppendOptions{Flags: m.flags, Time: m.date})
-	n, err := io.Copy(cmd, io.TeeReader(lit, h))
+	if l.buf == nil {
+		l.buf = make([]byte, 64<<10)
+	}
+	// One buffer per lane: a migration streams gigabytes, and a fresh
+	// buffer per message is garbage the collector has to keep up with.
+	n, err := io.CopyBuffer(cmd, io.TeeReader(lit, h), l.buf)
 	if err == nil && n != size {
 		err = fmt.Errorf("source sent %d of %d bytes", n, size)
 	}
