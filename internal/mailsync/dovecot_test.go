@@ -2,6 +2,7 @@ package mailsync_test
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -122,6 +123,9 @@ func fixture() []testserver.Message {
 		{Folder: "INBOX", Raw: twin, Date: day(4)},
 		{Folder: "INBOX", Raw: msg("", "No Message-ID", "anonymous"), Flags: []imap.Flag{imap.FlagFlagged}, Date: day(5)},
 		{Folder: "INBOX", Raw: msg("big", "Big one", big), Date: day(6)},
+		// Two different messages sharing a Message-ID are two messages.
+		{Folder: "INBOX", Raw: msg("shared", "Shared id, first", "one"), Date: day(-10)},
+		{Folder: "INBOX", Raw: msg("shared", "Shared id, second", "two"), Flags: []imap.Flag{imap.FlagSeen}, Date: day(-11)},
 		{Folder: "Sent", Raw: msg("s1", "Sent one", "out"), Flags: []imap.Flag{imap.FlagSeen}, Date: day(7)},
 		{Folder: "Drafts", Raw: msg("d1", "Draft", "unfinished"), Flags: []imap.Flag{imap.FlagDraft}, Date: day(8)},
 		{Folder: "Archive/2019", Raw: msg("a1", "Old", "archived"), Flags: []imap.Flag{imap.FlagSeen, "$label1"}, Date: day(-1000)},
@@ -211,11 +215,11 @@ func TestSyncDovecotFullFidelity(t *testing.T) {
 	})
 	t.Run("Counts", func(t *testing.T) {
 		inbox := folderReport(t, rep, "INBOX")
-		if inbox.SourceCount != 7 || inbox.Copied != 6 || inbox.DestCount != 6 || inbox.Skipped[mailsync.ReasonTooLarge] != 1 {
-			t.Errorf("INBOX report = %+v; want source 7, copied 6, dest 6, 1 too_large", inbox)
+		if inbox.SourceCount != 9 || inbox.Copied != 8 || inbox.DestCount != 8 || inbox.Skipped[mailsync.ReasonTooLarge] != 1 {
+			t.Errorf("INBOX report = %+v; want source 9, copied 8, dest 8, 1 too_large", inbox)
 		}
-		if rep.Totals.Copied != 12 {
-			t.Errorf("total copied = %d; want 12", rep.Totals.Copied)
+		if rep.Totals.Copied != 14 {
+			t.Errorf("total copied = %d; want 14", rep.Totals.Copied)
 		}
 	})
 	t.Run("SubscriptionsAndEmptyFolders", func(t *testing.T) {
@@ -228,8 +232,8 @@ func TestSyncDovecotFullFidelity(t *testing.T) {
 
 	t.Run("RerunCopiesNothing", func(t *testing.T) {
 		rep := b.sync(t)
-		if rep.Totals.Copied != 0 || rep.Totals.Present != 12 {
-			t.Errorf("re-run copied %d, present %d; want 0, 12", rep.Totals.Copied, rep.Totals.Present)
+		if rep.Totals.Copied != 0 || rep.Totals.Present != 14 {
+			t.Errorf("re-run copied %d, present %d; want 0, 14", rep.Totals.Copied, rep.Totals.Present)
 		}
 		if d := dst.Diff(b.snap(t, b.dst, dstPW)); len(d) > 0 {
 			t.Errorf("re-run changed the destination: %v", d)
@@ -251,14 +255,28 @@ func TestSyncDovecotFullFidelity(t *testing.T) {
 		store(imap.StoreFlagsDel, 1, imap.FlagSeen)
 		store(imap.StoreFlagsAdd, 1, imap.FlagFlagged)
 		store(imap.StoreFlagsDel, 2, "Important")
+		// The only message of Sent is deleted at the source.
+		if _, err := c.Select("Sent", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		store(imap.StoreFlagsAdd, 1, imap.FlagDeleted)
+		if err := c.Expunge().Close(); err != nil {
+			t.Fatal(err)
+		}
 		c.Close()
 		srcNow := b.snap(t, b.src, srcPW)
 
 		rep := b.sync(t)
-		if rep.Totals.Copied != 1 || rep.Totals.FlagsUpdated != 2 {
-			t.Errorf("incremental copied %d, flags updated %d; want 1, 2", rep.Totals.Copied, rep.Totals.FlagsUpdated)
+		if rep.Totals.Copied != 1 || rep.Totals.FlagsUpdated != 2 || rep.Totals.DeletedAtSource != 1 {
+			t.Errorf("incremental copied %d, flags updated %d, deleted at source %d; want 1, 2, 1", rep.Totals.Copied, rep.Totals.FlagsUpdated, rep.Totals.DeletedAtSource)
 		}
-		checkMirrors(t, srcNow, b.snap(t, b.dst, dstPW), slashMapping, map[string]bool{bigSHA: true})
+		dstNow := b.snap(t, b.dst, dstPW)
+		mapping := maps.Clone(slashMapping)
+		delete(mapping, "Sent")
+		checkMirrors(t, srcNow, dstNow, mapping, map[string]bool{bigSHA: true})
+		if f := dstNow.Folders["Sent"]; f == nil || len(f.Messages) != 1 {
+			t.Errorf("the message deleted at the source should stay at the destination; Sent = %+v", f)
+		}
 	})
 }
 
@@ -330,8 +348,8 @@ func TestSyncLostStateNoDuplicates(t *testing.T) {
 	b := setup(t, setupOpts{})
 	b.opts.MaxItems = 5 // first run copies only the newest five
 	rep := b.sync(t)
-	if rep.Totals.Copied != 5 || rep.Totals.Skipped[mailsync.ReasonOverMaxItems] != 8 {
-		t.Fatalf("first run copied %d, over_max_items %d; want 5, 8", rep.Totals.Copied, rep.Totals.Skipped[mailsync.ReasonOverMaxItems])
+	if rep.Totals.Copied != 5 || rep.Totals.Skipped[mailsync.ReasonOverMaxItems] != 10 {
+		t.Fatalf("first run copied %d, over_max_items %d; want 5, 10", rep.Totals.Copied, rep.Totals.Skipped[mailsync.ReasonOverMaxItems])
 	}
 	// The newest five are the ones copied.
 	dst := b.snap(t, b.dst, dstPW)
@@ -355,8 +373,8 @@ func TestSyncLostStateNoDuplicates(t *testing.T) {
 	defer db.Close()
 	b.opts.State, b.opts.MaxItems = db, 0
 	rep = b.sync(t)
-	if rep.Totals.Present != 5 || rep.Totals.Copied != 8 {
-		t.Errorf("after losing the state: present %d, copied %d; want 5, 8", rep.Totals.Present, rep.Totals.Copied)
+	if rep.Totals.Present != 5 || rep.Totals.Copied != 10 {
+		t.Errorf("after losing the state: present %d, copied %d; want 5, 10", rep.Totals.Present, rep.Totals.Copied)
 	}
 	checkMirrors(t, b.snap(t, b.src, srcPW), b.snap(t, b.dst, dstPW), slashMapping, nil)
 }
@@ -369,8 +387,8 @@ func TestSyncUIDValidityChange(t *testing.T) {
 	}
 	rep := b.sync(t)
 	inbox := folderReport(t, rep, "INBOX")
-	if inbox.Copied != 0 || inbox.Present != 7 || !strings.Contains(inbox.Note, "UIDVALIDITY") {
-		t.Errorf("after UIDVALIDITY change INBOX = %+v; want copied 0, present 7, a note", inbox)
+	if inbox.Copied != 0 || inbox.Present != 9 || !strings.Contains(inbox.Note, "UIDVALIDITY") {
+		t.Errorf("after UIDVALIDITY change INBOX = %+v; want copied 0, present 9, a note", inbox)
 	}
 	checkMirrors(t, b.snap(t, b.src, srcPW), b.snap(t, b.dst, dstPW), slashMapping, nil)
 }
@@ -380,8 +398,8 @@ func TestSyncDryRunChangesNothing(t *testing.T) {
 	dstBefore := b.snap(t, b.dst, dstPW)
 	b.opts.DryRun = true
 	rep := b.sync(t)
-	if rep.Totals.ToCopy != 13 || rep.Totals.Copied != 0 {
-		t.Errorf("dry run: to copy %d, copied %d; want 13, 0", rep.Totals.ToCopy, rep.Totals.Copied)
+	if rep.Totals.ToCopy != 15 || rep.Totals.Copied != 0 {
+		t.Errorf("dry run: to copy %d, copied %d; want 15, 0", rep.Totals.ToCopy, rep.Totals.Copied)
 	}
 	if d := dstBefore.Diff(b.snap(t, b.dst, dstPW)); len(d) > 0 {
 		t.Errorf("dry run changed the destination: %v", d)
@@ -395,8 +413,8 @@ func TestSyncAdminCredentials(t *testing.T) {
 	b := setup(t, setupOpts{})
 	b.opts.Source.AuthUser, b.opts.Source.Password = master, mastPW
 	rep := b.sync(t)
-	if !rep.OK() || rep.Totals.Copied != 13 {
-		t.Errorf("with admin credentials: OK %v, copied %d; want 13", rep.OK(), rep.Totals.Copied)
+	if !rep.OK() || rep.Totals.Copied != 15 {
+		t.Errorf("with admin credentials: OK %v, copied %d; want 15", rep.OK(), rep.Totals.Copied)
 	}
 }
 
@@ -425,8 +443,8 @@ func TestSyncRejectedMessageGoesOn(t *testing.T) {
 	if !strings.Contains(rep.Skipped[0].Detail, "destination said") {
 		t.Errorf("rejection detail %q should carry the server's words", rep.Skipped[0].Detail)
 	}
-	if rep.Totals.Copied != 12 {
-		t.Errorf("copied %d; want the other 12", rep.Totals.Copied)
+	if rep.Totals.Copied != 14 {
+		t.Errorf("copied %d; want the other 14", rep.Totals.Copied)
 	}
 }
 
@@ -437,5 +455,60 @@ func TestSyncWrongPassword(t *testing.T) {
 	kind, ok := imapconn.KindOf(err)
 	if !ok || kind != imapconn.KindAuth || !strings.Contains(err.Error(), "destination") || strings.Contains(err.Error(), "wrong") {
 		t.Errorf("Sync() with a wrong destination password = %v; want an auth error naming the destination and not the password", err)
+	}
+}
+
+func TestSyncNoselectParent(t *testing.T) {
+	b := setup(t, setupOpts{messages: []testserver.Message{{Folder: "INBOX", Raw: msg("1", "x", "x"), Date: day(1)}}})
+	// Maildir++ makes "Projects" a parent that exists only by name.
+	if out, err := b.src.Doveadm("mailbox", "create", "-u", user, "Projects/Alpha"); err != nil {
+		t.Fatalf("doveadm: %v: %s", err, out)
+	}
+	c := login(t, b.src.Addr, srcPW)
+	appendMsg(t, c, "Projects/Alpha", msg("p1", "In a child of a Noselect parent", "x"), nil, day(2))
+	c.Close()
+	before := b.snap(t, b.src, srcPW)
+	rep := b.sync(t)
+	if !rep.OK() {
+		t.Fatalf("report not OK: %+v", rep.Folders)
+	}
+	checkMirrors(t, before, b.snap(t, b.dst, dstPW), map[string]string{"INBOX": "INBOX", "Projects/Alpha": "Projects/Alpha"}, nil)
+	if f := folderReport(t, rep, "Projects"); f.Status != "skipped: noselect" {
+		t.Errorf("Projects status = %q; want skipped: noselect", f.Status)
+	}
+}
+
+// TestSyncNewestFirst checks the copy order at the destination: the
+// destination assigns UIDs in the order messages arrive, so the first
+// batch to arrive must hold the newest messages.
+func TestSyncNewestFirst(t *testing.T) {
+	msgs := testserver.Corpus(testserver.CorpusOptions{Seed: 5, Messages: 250, Folders: []string{"INBOX"}, MinSize: 500, MaxSize: 2000})
+	b := setup(t, setupOpts{messages: msgs})
+	b.opts.Connections = 1
+	if rep := b.sync(t); !rep.OK() || rep.Totals.Copied != 250 {
+		t.Fatalf("copied %d; want 250", rep.Totals.Copied)
+	}
+	inbox := b.snap(t, b.dst, dstPW).Folders["INBOX"]
+	if len(inbox.Messages) != 250 {
+		t.Fatalf("destination INBOX has %d messages", len(inbox.Messages))
+	}
+	// Batches of up to 100 arrive newest batch first.
+	batch := func(lo, hi int) (oldest, newest time.Time) {
+		oldest, newest = inbox.Messages[lo].Date, inbox.Messages[lo].Date
+		for _, m := range inbox.Messages[lo:hi] {
+			if m.Date.Before(oldest) {
+				oldest = m.Date
+			}
+			if m.Date.After(newest) {
+				newest = m.Date
+			}
+		}
+		return oldest, newest
+	}
+	o1, _ := batch(0, 100)
+	o2, n2 := batch(100, 200)
+	_, n3 := batch(200, 250)
+	if !n2.Before(o1) || !n3.Before(o2) {
+		t.Errorf("arrival order is not newest first: batch 1 oldest %v, batch 2 %v..%v, batch 3 newest %v", o1, o2, n2, n3)
 	}
 }
