@@ -113,7 +113,7 @@ func run(bin string, messages, bigEvery int, bench, keep bool, syncArgs []string
 	if _, err := sync(nil); err != nil {
 		return err
 	}
-	fmt.Println("\nnew mail arrives at the source and two messages are read there...")
+	fmt.Println("\nnew mail arrives at the source; two messages are flagged and marked unread there...")
 	if err := changeSource(ctx, src.Addr, users["alice@example.com"]); err != nil {
 		return err
 	}
@@ -127,8 +127,8 @@ func run(bin string, messages, bigEvery int, bench, keep bool, syncArgs []string
 	return nil
 }
 
-// changeSource delivers one new message and marks two as read, as a user
-// would between two passes.
+// changeSource delivers one new message and flags two and marks them
+// unread, as a user would between two passes.
 func changeSource(ctx context.Context, addr, password string) error {
 	c, err := imapclient.DialInsecure(addr, nil)
 	if err != nil {
@@ -149,5 +149,8 @@ func changeSource(ctx context.Context, addr, password string) error {
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 		return err
 	}
-	return c.Store(imap.SeqSetNum(1, 2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
+	if err := c.Store(imap.SeqSetNum(1, 2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err != nil {
+		return err
+	}
+	return c.Store(imap.SeqSetNum(1, 2), &imap.StoreFlags{Op: imap.StoreFlagsDel, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
 }

@@ -512,3 +512,31 @@ func TestSyncNewestFirst(t *testing.T) {
 		t.Errorf("arrival order is not newest first: batch 1 oldest %v, batch 2 %v..%v, batch 3 newest %v", o1, o2, n2, n3)
 	}
 }
+
+func TestSyncDestinationOverQuota(t *testing.T) {
+	msgs := testserver.Corpus(testserver.CorpusOptions{Seed: 9, Messages: 60, Folders: []string{"INBOX"}, MinSize: 4 << 10, MaxSize: 8 << 10})
+	b := setup(t, setupOpts{dstCfg: testserver.DovecotConfig{QuotaStorageKB: 120}, messages: msgs})
+	rep := b.sync(t)
+	if rep.OK() || len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], "over quota") {
+		t.Fatalf("over quota: OK %v, errors %v; want one error saying so", rep.OK(), rep.Errors)
+	}
+	inbox := folderReport(t, rep, "INBOX")
+	if inbox.Copied == 0 || inbox.Copied+inbox.Failed != 60 || inbox.DestCount != inbox.Copied {
+		t.Errorf("INBOX = %+v; want some copied, the rest counted as failed, destination count = copied", inbox)
+	}
+	// What was not copied is not recorded: the next run (after the quota
+	// is raised) copies exactly the rest.
+	fs, err := b.state.Folders(context.Background(), mailsync.MailboxKey(b.opts.Source, b.opts.Dest))
+	if err != nil || len(fs) == 0 {
+		t.Fatalf("state folders: %v %v", fs, err)
+	}
+	for _, f := range fs {
+		if f.SourceName != "INBOX" {
+			continue
+		}
+		recorded, _ := b.state.Messages(context.Background(), f.ID)
+		if len(recorded) != inbox.Copied {
+			t.Errorf("state records %d messages; %d were copied", len(recorded), inbox.Copied)
+		}
+	}
+}

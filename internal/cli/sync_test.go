@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"36700160", 36700160, true},
+		{"35MiB", 35 << 20, true},
+		{"35 MiB", 35 << 20, true},
+		{"35mib", 35 << 20, true},
+		{"10MB", 10e6, true},
+		{"512KiB", 512 << 10, true},
+		{"1.5GiB", 3 << 29, true},
+		{"0", 0, true},
+		{"", 0, false},
+		{"lots", 0, false},
+		{"-1", 0, false},
+		{"12XB", 0, false},
+	}
+	for _, tc := range tests {
+		got, err := parseSize(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestSyncHelpNamesTheContract checks that the flags other tools call stay
+// in the help (and so in the command).
+func TestSyncHelpNamesTheContract(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := Main(context.Background(), []string{"sync", "--help"}, &out, &errOut); code != ExitOK {
+		t.Fatalf("sync --help exit %d: %s", code, errOut.String())
+	}
+	for _, side := range []string{"source", "dest"} {
+		for _, f := range []string{"", "-user", "-password-file", "-security", "-auth-user", "-ca-file", "-insecure-skip-verify"} {
+			if flag := "--" + side + f + " "; !strings.Contains(out.String(), flag) {
+				t.Errorf("sync --help does not list %s", flag)
+			}
+		}
+	}
+	for _, flag := range []string{"--state", "--include-folder", "--exclude-folder", "--max-message-size", "--max-items", "--connections", "--dry-run", "--report", "--trace", "-v,"} {
+		if !strings.Contains(out.String(), flag) {
+			t.Errorf("sync --help does not list %s", flag)
+		}
+	}
+}
+
+func TestSyncUsageErrors(t *testing.T) {
+	t.Setenv("IMAPMIGRATE_SOURCE_PASSWORD", "x")
+	t.Setenv("IMAPMIGRATE_DEST_PASSWORD", "y")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"NoSource", []string{"sync", "--dest", "h:1", "--dest-user", "u", "--source-user", "u"}, "--source is required"},
+		{"NoPort", []string{"sync", "--source", "host", "--source-user", "u", "--dest", "h:1", "--dest-user", "u"}, "want HOST:PORT"},
+		{"BadSecurity", []string{"sync", "--source", "h:1", "--source-user", "u", "--source-security", "ssl", "--dest", "h:1", "--dest-user", "u"}, "--source-security"},
+		{"UnknownFlag", []string{"sync", "--bogus"}, "unknown flag"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := Main(context.Background(), tc.args, &out, &errOut)
+			if code != ExitUsage || !strings.Contains(errOut.String(), tc.want) {
+				t.Errorf("Main(%q) = %d, stderr %q; want %d and %q", tc.args, code, errOut.String(), ExitUsage, tc.want)
+			}
+		})
+	}
+}
