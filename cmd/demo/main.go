@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -37,7 +39,9 @@ func main() {
 }
 
 func run(bin string, messages, bigEvery int, bench, keep bool, syncArgs []string) error {
-	ctx := context.Background()
+	// Stop the servers (deferred below) on Ctrl-C, SIGTERM or a closed terminal.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
 	users := map[string]string{"alice@example.com": "alice-source-pw"}
 	src, err := testserver.Start(testserver.DovecotConfig{Users: users, SpecialUse: true})
 	if err != nil {
@@ -122,7 +126,7 @@ func run(bin string, messages, bigEvery int, bench, keep bool, syncArgs []string
 	}
 	if keep {
 		fmt.Printf("\nservers keep running (source %s, destination %s); press Ctrl-C to stop\n", src.Addr, dst.Addr)
-		select {}
+		<-ctx.Done()
 	}
 	return nil
 }
