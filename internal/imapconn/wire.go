@@ -27,7 +27,7 @@ const writeChunk = 64 << 10
 // for the first byte of a reply has no deadline at all. wire therefore
 // ignores go-imap's SetDeadline calls and sets its own: a read deadline of
 // IdleTimeout while the server owes a reply and a Read is waiting, renewed
-// whenever a byte arrives; and a write deadline of IdleTimeout per
+// whenever a byte arrives or a chunk of ours is accepted; and a write deadline of IdleTimeout per
 // writeChunk. A stalled server is cut after IdleTimeout; a slow one is not.
 // A Read that is not waiting (because the caller is slow to consume a
 // FETCH) is not the server's fault and never counts.
@@ -165,6 +165,12 @@ func (w *wire) send(b []byte) error {
 			return err
 		}
 		b = b[n:]
+		// Bytes accepted by the server are progress too: a large literal
+		// going out slowly must not count as a server that owes a reply
+		// and says nothing.
+		w.mu.Lock()
+		w.armLocked()
+		w.mu.Unlock()
 	}
 	return nil
 }
