@@ -111,7 +111,14 @@ var instanceSeq atomic.Int64
 func StartDovecot(tb testing.TB, cfg DovecotConfig) *Dovecot {
 	tb.Helper()
 	requireDovecot(tb)
-	dir := tb.TempDir()
+	// A short directory of our own rather than tb.TempDir: Dovecot's unix
+	// sockets live under it, and a path of a long test name goes past the
+	// 107-byte limit of a socket address.
+	dir, err := os.MkdirTemp("", "dc")
+	if err != nil {
+		tb.Fatalf("start dovecot: %v", err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
 	d, err := start(dir, cfg, false)
 	if d != nil {
 		tb.Cleanup(func() {
