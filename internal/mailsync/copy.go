@@ -28,6 +28,8 @@ const (
 	windowSize   = 1000
 	maxAttempts  = 3
 	flushEvery   = 64
+	// lanePerMessages is how many messages to copy justify one more lane.
+	lanePerMessages = 200
 )
 
 // lane is one source connection paired with one destination connection.
@@ -90,8 +92,11 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 			}
 		}
 	}
+	// Extra lanes cost a login on each side: worth it for a full pass, not
+	// for the few messages of an incremental one.
+	lanes := min(s.opts.Connections, len(units), 1+len(all)/lanePerMessages)
 	var wg sync.WaitGroup
-	for i := 1; i < min(s.opts.Connections, len(units)); i++ {
+	for i := 1; i < lanes; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
