@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/imapmigrate/imapmigrate/internal/fingerprint"
 	"github.com/imapmigrate/imapmigrate/internal/folder"
@@ -233,22 +234,12 @@ func fetchHeaders(c *imapconn.Conn, uids imap.UIDSet, fn func(uid imap.UID, size
 			UID: true, Flags: true, RFC822Size: true,
 			BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader, Peek: true}},
 		})
-		for {
-			msg := cmd.Next()
-			if msg == nil {
-				break
+		err := collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
+			if buf.UID != 0 && len(buf.BodySection) > 0 {
+				fn(buf.UID, buf.RFC822Size, buf.Flags, fingerprint.Of(buf.RFC822Size, buf.BodySection[0].Bytes))
 			}
-			buf, err := msg.Collect()
-			if err != nil {
-				cmd.Close()
-				return err
-			}
-			if buf.UID == 0 || len(buf.BodySection) == 0 {
-				continue
-			}
-			fn(buf.UID, buf.RFC822Size, buf.Flags, fingerprint.Of(buf.RFC822Size, buf.BodySection[0].Bytes))
-		}
-		if err := cmd.Close(); err != nil {
+		})
+		if err != nil {
 			return err
 		}
 	}

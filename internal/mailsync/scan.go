@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/imapmigrate/imapmigrate/internal/folder"
 	"github.com/imapmigrate/imapmigrate/internal/imapconn"
@@ -141,24 +142,15 @@ func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error
 		cmd := src.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{
 			UID: true, Flags: true, InternalDate: true, RFC822Size: true,
 		})
-		for {
-			msg := cmd.Next()
-			if msg == nil {
-				break
-			}
-			buf, err := msg.Collect()
-			if err != nil {
-				cmd.Close()
-				return fmt.Errorf("fetch message list: %w", err)
-			}
+		err := collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
 			if buf.UID == 0 {
-				continue
+				return
 			}
 			flags, dropped := cleanFlags(buf.Flags)
 			fr.dropped += dropped
 			fr.msgs = append(fr.msgs, &srcMsg{uid: buf.UID, size: buf.RFC822Size, date: buf.InternalDate, flags: flags, fr: fr})
-		}
-		if err := cmd.Close(); err != nil {
+		})
+		if err != nil {
 			return fmt.Errorf("fetch message list: %w", err)
 		}
 	}
@@ -202,6 +194,25 @@ func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error
 		}
 	}
 	return nil
+}
+
+// collectEach collects each message of a FETCH and hands it to fn. It
+// always consumes the whole command: go-imap's reader stalls on an
+// unconsumed response.
+func collectEach(cmd *imapclient.FetchCommand, fn func(*imapclient.FetchMessageBuffer)) error {
+	for {
+		msg := cmd.Next()
+		if msg == nil {
+			break
+		}
+		buf, err := msg.Collect()
+		if err != nil {
+			cmd.Close()
+			return err
+		}
+		fn(buf)
+	}
+	return cmd.Close()
 }
 
 // cleanFlags keeps what can be carried over: the system flags but \Recent
