@@ -29,16 +29,17 @@ func main() {
 	messages := flag.Int("messages", 2000, "messages to generate")
 	bench := flag.Bool("bench", false, "measure the initial copy: msgs/s, MB/s, peak RSS")
 	big := flag.Int("big-every", 400, "every Nth message carries a 1-3 MB attachment (0: none)")
+	huge := flag.Int("huge", 0, "add this many messages of 30 MB (to measure memory with large messages)")
 	keep := flag.Bool("keep", false, "leave the servers running until interrupted")
 	syncArgs := flag.String("sync-args", "", "extra arguments for every imapmigrate sync run (space separated), e.g. --connections 2")
 	flag.Parse()
-	if err := run(*bin, *messages, *big, *bench, *keep, strings.Fields(*syncArgs)); err != nil {
+	if err := run(*bin, *messages, *big, *huge, *bench, *keep, strings.Fields(*syncArgs)); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, messages, bigEvery int, bench, keep bool, syncArgs []string) error {
+func run(bin string, messages, bigEvery, huge int, bench, keep bool, syncArgs []string) error {
 	// Stop the servers (deferred below) on Ctrl-C, SIGTERM or a closed terminal.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
@@ -58,6 +59,9 @@ func run(bin string, messages, bigEvery int, bench, keep bool, syncArgs []string
 
 	folders := []string{"INBOX", "Sent", "Drafts", "Trash", "Archive/2019", "Archive/2020", "Projects/Alpha", "Entwürfe", "日本語", "Clients/Müller GmbH"}
 	msgs := testserver.Corpus(testserver.CorpusOptions{Seed: 1, Messages: messages, Folders: folders, MinSize: 2 << 10, MaxSize: 60 << 10, BigEvery: bigEvery})
+	for i := range huge {
+		msgs = append(msgs, hugeMessage(i))
+	}
 	var total int64
 	for _, m := range msgs {
 		total += int64(len(m.Raw))
@@ -157,4 +161,19 @@ func changeSource(ctx context.Context, addr, password string) error {
 		return err
 	}
 	return c.Store(imap.SeqSetNum(1, 2), &imap.StoreFlags{Op: imap.StoreFlagsDel, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
+}
+
+// hugeMessage is a 30 MB message with a base64 attachment, as found in the
+// mailboxes that make migrations run out of memory.
+func hugeMessage(i int) testserver.Message {
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: Carol <carol@example.com>\r\nTo: alice@example.com\r\nSubject: Scans %d\r\nMessage-ID: <huge-%d@example.com>\r\n", i, i)
+	b.WriteString("Date: Tue, 3 Jan 2023 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n")
+	b.WriteString("--b\r\nContent-Type: text/plain\r\n\r\nThe scans.\r\n--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	line := strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo", 3)[:76] + "\r\n"
+	for b.Len() < 30<<20 {
+		b.WriteString(line)
+	}
+	b.WriteString("--b--\r\n")
+	return testserver.Message{Folder: "INBOX", Raw: []byte(b.String()), Date: time.Date(2023, 1, 3, 10, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour)}
 }
