@@ -115,8 +115,16 @@ type folderRun struct {
 	failed   bool
 }
 
-func newFolderRun(m folder.Mapping) *folderRun {
-	return &folderRun{m: m, mapped: map[imap.UID]store.Message{}}
+// newFolderRun starts a folder's run and its report (rep).
+func newFolderRun(m folder.Mapping, rep *FolderReport) *folderRun {
+	*rep = FolderReport{Source: m.Display, Destination: m.Dest, Role: string(m.Role), Note: m.Note, Skipped: map[string]int{}, DestCount: -1, Status: "synced"}
+	if m.Skip != folder.SkipNone {
+		rep.Status = "skipped: " + string(m.Skip)
+		if m.Skip != folder.SkipNoSelect {
+			rep.Destination = ""
+		}
+	}
+	return &folderRun{m: m, rep: rep, mapped: map[imap.UID]store.Message{}}
 }
 
 // active reports whether the folder takes part in the copy.

@@ -168,18 +168,12 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 
 	// 3. Scan each source folder: UIDs, flags, dates and sizes, and what the
 	// state says is already at the destination.
-	var folders []*folderRun
-	for _, m := range plan {
-		fr := newFolderRun(m)
-		s.rep.Folders = append(s.rep.Folders, FolderReport{})
-		fr.rep = &s.rep.Folders[len(s.rep.Folders)-1]
-		*fr.rep = FolderReport{Source: m.Display, Destination: m.Dest, Role: string(m.Role), Note: m.Note, Skipped: map[string]int{}, DestCount: -1, Status: "synced"}
+	s.rep.Folders = make([]FolderReport, len(plan))
+	folders := make([]*folderRun, len(plan))
+	for i, m := range plan {
+		fr := newFolderRun(m, &s.rep.Folders[i])
+		folders[i] = fr
 		if m.Skip != folder.SkipNone {
-			fr.rep.Status = "skipped: " + string(m.Skip)
-			if m.Skip != folder.SkipNoSelect {
-				fr.rep.Destination = ""
-			}
-			folders = append(folders, fr)
 			continue
 		}
 		if err := s.scan(ctx, src, fr); err != nil {
@@ -189,11 +183,6 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 			}
 			fr.fail(err)
 		}
-		folders = append(folders, fr)
-	}
-	// Rebuild the report slice pointers: appending may have moved it.
-	for i, fr := range folders {
-		fr.rep = &s.rep.Folders[i]
 	}
 
 	// 4. Open the destination folders: create them (empty ones too) and
