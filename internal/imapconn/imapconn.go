@@ -218,6 +218,9 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if !stop() {
 		return fail(KindConnect, "log in"+forUser, context.Cause(ctx))
 	}
+	if !cfg.ReadOnly && client.Caps().Has(imap.CapLiteralPlus) {
+		w.enableLiteralPlus()
+	}
 	ok = true
 	return c, nil
 }

@@ -86,6 +86,19 @@ func (s *scanner) scan(p []byte) (int, token) {
 	return len(chunk), tokLine
 }
 
+// atBoundary reports whether the stream is between two lines: not inside
+// a line, not inside a literal, and not before the continuation of a line
+// that announced a literal.
+func (s *scanner) atBoundary() bool {
+	if s.left > 0 {
+		return false
+	}
+	if s.ended {
+		return !s.hasLit
+	}
+	return s.size == 0 && !s.cont
+}
+
 // text returns the current line without its EOL, cut after maxTraceLine+1
 // bytes unless keepAll.
 func (s *scanner) text() []byte {

@@ -43,6 +43,16 @@ type wire struct {
 	in     scanner
 	prefix []byte // handed to the reader before any socket data; not scanned
 
+	// LITERAL+ (RFC 7888) for APPEND: go-imap sends a literal over 4 KiB as
+	// a synchronizing one and waits for the server's "+" even when the
+	// server offers LITERAL+, which costs a round trip per message. With
+	// literalPlus, wire rewrites an APPEND's "{N}" into "{N+}" and hands
+	// go-imap the "+" itself (inject), at a line boundary of the server's
+	// stream so that it never lands inside a response.
+	literalPlus bool
+	inject      []byte // continuation requests owed to go-imap; guarded by mu
+	waking      bool   // a read deadline in the past was set to hand them over
+
 	wmu sync.Mutex // one Write at a time; guards out and cmd
 	out scanner
 	cmd string // name of the command being written, for its continuation lines
@@ -89,33 +99,80 @@ func (w *wire) Read(p []byte) (int, error) {
 		return n, nil
 	}
 
-	w.mu.Lock()
-	w.reading = true
-	w.armLocked()
-	w.mu.Unlock()
-
-	n, err := w.conn.Read(p)
-
-	w.mu.Lock()
-	w.reading = false
-	w.mu.Unlock()
-
-	for b := p[:n]; len(b) > 0; {
-		k, tok := w.in.scan(b)
-		if tok == tokLine {
-			w.serverLine()
+	for {
+		w.mu.Lock()
+		if len(w.inject) > 0 && w.in.atBoundary() {
+			n := copy(p, w.inject)
+			w.inject = w.inject[n:]
+			w.mu.Unlock()
+			return n, nil
 		}
-		b = b[k:]
+		w.reading = true
+		w.waking = false
+		w.armLocked()
+		w.mu.Unlock()
+
+		n, err := w.conn.Read(p)
+
+		w.mu.Lock()
+		w.reading = false
+		woken := w.waking && errors.Is(err, os.ErrDeadlineExceeded)
+		w.mu.Unlock()
+
+		for b := p[:n]; len(b) > 0; {
+			k, tok := w.in.scan(b)
+			if tok == tokLine {
+				w.serverLine()
+			}
+			b = b[k:]
+		}
+		if woken {
+			if n > 0 {
+				return n, nil
+			}
+			continue // hand over the continuation request
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return n, w.kill(fmt.Errorf("%w: no data from server for %v", ErrIdleTimeout, w.idle))
+			}
+			if cause := w.Err(); cause != nil {
+				return n, cause
+			}
+		}
+		return n, err
 	}
-	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return n, w.kill(fmt.Errorf("%w: no data from server for %v", ErrIdleTimeout, w.idle))
-		}
-		if cause := w.Err(); cause != nil {
-			return n, cause
-		}
+}
+
+// enableLiteralPlus turns the APPEND rewrite on; see wire.literalPlus.
+func (w *wire) enableLiteralPlus() {
+	w.wmu.Lock()
+	w.literalPlus = true
+	w.wmu.Unlock()
+}
+
+// plusLiteral rewrites the synchronizing literal that ends line (an APPEND
+// command line, CRLF included) into a non-synchronizing one, and owes
+// go-imap the continuation request it is waiting for. It returns line
+// unchanged when it does not apply.
+func (w *wire) plusLiteral(line []byte) []byte {
+	if !w.literalPlus || w.cmd != "APPEND" || !w.out.hasLit {
+		return line
 	}
-	return n, err
+	body, ok := bytes.CutSuffix(line, []byte("}\r\n"))
+	if !ok || bytes.HasSuffix(body, []byte("+")) {
+		return line
+	}
+	out := append(append([]byte(nil), body...), "+}\r\n"...)
+	w.mu.Lock()
+	w.inject = append(w.inject, "+ go ahead (LITERAL+)\r\n"...)
+	if w.reading && w.in.atBoundary() {
+		// The reader is blocked on the socket: wake it.
+		w.waking = true
+		_ = w.raw.SetReadDeadline(time.Unix(1, 0))
+	}
+	w.mu.Unlock()
+	return out
 }
 
 // Write forwards client bytes line by line: a line is held back until its
@@ -141,7 +198,7 @@ func (w *wire) Write(p []byte) (int, error) {
 			if err := w.clientLine(); err != nil {
 				return done, err
 			}
-			if err := w.send(w.out.line); err != nil {
+			if err := w.send(w.plusLiteral(w.out.line)); err != nil {
 				return done, err
 			}
 		}
@@ -286,8 +343,8 @@ func (w *wire) serverLine() {
 // armLocked sets the read deadline for a waiting Read: IdleTimeout from now
 // while the server owes a reply, none otherwise.
 func (w *wire) armLocked() {
-	if !w.reading {
-		return // the next Read arms itself
+	if !w.reading || w.waking {
+		return // the next Read arms itself; a wake-up must not be undone
 	}
 	var deadline time.Time
 	if w.pending > 0 && !w.idling {

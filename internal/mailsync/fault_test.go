@@ -138,9 +138,9 @@ func TestSyncCutLeavesNoPartialMessage(t *testing.T) {
 	t.Parallel()
 	_, bigSize := faultCorpus()
 	srcLit := fmt.Appendf(nil, "BODY[] {%d}\r\n", bigSize)
-	// go-imap sends a literal over 4096 bytes as a synchronizing one even
-	// when the server offers LITERAL+: "{N}", "+ OK", then the bytes.
-	dstLit := fmt.Appendf(nil, "{%d}\r\n", bigSize)
+	// Dovecot offers LITERAL+, so imapconn sends APPEND literals as
+	// non-synchronizing ones: "{N+}", then the bytes at once.
+	dstLit := fmt.Appendf(nil, "{%d+}\r\n", bigSize)
 	for _, tc := range []struct {
 		name   string
 		source bool
