@@ -24,10 +24,14 @@ import (
 // mail first.
 const (
 	unitMessages = 100
-	unitBytes    = 16 << 20
-	windowSize   = 1000
-	maxAttempts  = 3
-	flushEvery   = 64
+	// maxInflight bounds the APPENDs whose answer is awaited on one
+	// connection: the next message goes out while the server stores the
+	// previous ones, instead of one round trip per message.
+	maxInflight = 16
+	unitBytes   = 16 << 20
+	windowSize  = 1000
+	maxAttempts = 3
+	flushEvery  = 64
 	// lanePerMessages is how many messages to copy justify one more lane.
 	lanePerMessages = 200
 )
@@ -40,6 +44,20 @@ type lane struct {
 	dstFolder string // selected on dst
 	pending   []store.Message
 	buf       []byte // copy buffer, reused for every message
+
+	// APPENDs sent whose answer has not been read yet (see settle), and
+	// which messages of the current batch are settled.
+	inflight []appending
+	handled  map[imap.UID]bool
+}
+
+// appending is an APPEND whose literal is sent and whose answer is
+// awaited.
+type appending struct {
+	cmd  *imapclient.AppendCommand
+	m    *srcMsg
+	fp   string
+	size int64
 }
 
 type unit struct {
@@ -249,6 +267,9 @@ func (l *lane) connect(ctx context.Context, s *run) error {
 // middle of a message is made harmless: the destination discards an APPEND
 // whose literal never completed.
 func (l *lane) abort() {
+	// Answers owed on a dropped connection never come; the retry
+	// reconciles what the server stored.
+	l.inflight = nil
 	if l.src != nil {
 		l.src.Abort()
 		l.src = nil
@@ -396,6 +417,10 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []*src
 	if len(meta) == 0 {
 		return handled, nil
 	}
+	l.handled = handled
+	defer func() { l.handled = nil }()
+	fr.appendMu.RLock()
+	defer fr.appendMu.RUnlock()
 	cmd := l.src.Fetch(uids, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
 	var err error
 	for err == nil {
@@ -421,15 +446,11 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []*src
 					early, err = readLiteral(it.Literal)
 					continue
 				}
-				if err = s.copyOne(ctx, l, fr, meta[uid], it.Literal); err == nil {
-					handled[uid] = true
-				}
+				err = s.copyOne(ctx, l, fr, meta[uid], it.Literal)
 			}
 		}
 		if err == nil && early != nil && uid != 0 {
-			if err = s.copyOne(ctx, l, fr, meta[uid], sizedReader{bytes.NewReader(early), int64(len(early))}); err == nil {
-				handled[uid] = true
-			}
+			err = s.copyOne(ctx, l, fr, meta[uid], sizedReader{bytes.NewReader(early), int64(len(early))})
 		}
 	}
 	if err != nil {
@@ -438,6 +459,14 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []*src
 			l.src.Abort()
 			l.src = nil
 		}
+		// Still take the answers the destination owes for what went out.
+		if serr := s.settle(ctx, l, fr, 0); serr != nil && (errors.Is(serr, ErrOverQuota) || isStateErr(serr)) {
+			err = serr
+		}
+		return handled, err
+	}
+	if err := s.settle(ctx, l, fr, 0); err != nil {
+		cmd.Close()
 		return handled, err
 	}
 	if err := cmd.Close(); err != nil {
@@ -486,9 +515,6 @@ func (s *run) copyOne(ctx context.Context, l *lane, fr *folderRun, m *srcMsg, li
 		}
 		l.dstFolder = fr.m.Dest
 	}
-	fr.appendMu.RLock()
-	defer fr.appendMu.RUnlock()
-
 	h := fingerprint.New()
 	cmd := l.dst.Append(fr.m.Dest, size, &imap.AppendOptions{Flags: m.flags, Time: m.date})
 	if l.buf == nil {
@@ -505,13 +531,18 @@ func (s *run) copyOne(ctx context.Context, l *lane, fr *folderRun, m *srcMsg, li
 		// The destination refused the message before taking its body (a
 		// NO instead of the "+" for a synchronizing literal, as Dovecot
 		// does for a size limit). Skip it, but drop that connection: the
-		// command encoder is left mid-command.
+		// command encoder is left mid-command. The answers to the APPENDs
+		// before it came first: take them.
+		if err := s.settle(ctx, l, fr, 0); err != nil {
+			return err
+		}
 		l.dst.Abort()
 		l.dst = nil
 		if _, derr := io.Copy(io.Discard, lit); derr != nil {
 			return fmt.Errorf("read uid %d of folder %q: %w", m.uid, fr.m.Display, derr)
 		}
 		s.skipItem(fr, m, ReasonRejected, fmt.Sprintf("destination said: %s %s", ie.Type, errText(ie)))
+		l.handled[m.uid] = true
 		return nil
 	}
 	if err != nil {
@@ -528,40 +559,66 @@ func (s *run) copyOne(ctx context.Context, l *lane, fr *folderRun, m *srcMsg, li
 		l.abort()
 		return fmt.Errorf("append uid %d of folder %q to %q: %w", m.uid, fr.m.Display, fr.m.Dest, err)
 	}
-	data, err := cmd.Wait()
-	if err != nil {
-		if !errors.As(err, &ie) {
-			// The answer was lost with the connection: the message may or
-			// may not be stored. The retry reconciles before appending.
-			l.abort()
-			return fmt.Errorf("append uid %d of folder %q to %q: %w", m.uid, fr.m.Display, fr.m.Dest, err)
+	l.inflight = append(l.inflight, appending{cmd: cmd, m: m, fp: h.Sum(size), size: size})
+	return s.settle(ctx, l, fr, maxInflight-1)
+}
+
+// settle reads the answers of the oldest APPENDs until at most keep are
+// awaited, and records each outcome: copied, refused (a skipped item), or
+// to retry. A lost connection leaves the rest unsettled: the retry
+// reconciles them. After a destination over quota it still settles the
+// rest, then returns ErrOverQuota.
+func (s *run) settle(ctx context.Context, l *lane, fr *folderRun, keep int) error {
+	var quota error
+	for len(l.inflight) > keep {
+		a := l.inflight[0]
+		l.inflight = l.inflight[1:]
+		m := a.m
+		data, err := a.cmd.Wait()
+		if err != nil {
+			var ie *imap.Error
+			if !errors.As(err, &ie) {
+				// The answer was lost with the connection: the message may
+				// or may not be stored. The retry reconciles before
+				// appending.
+				l.abort()
+				return fmt.Errorf("append uid %d of folder %q to %q: %w", m.uid, fr.m.Display, fr.m.Dest, err)
+			}
+			switch ie.Code {
+			case imap.ResponseCodeOverQuota:
+				if quota == nil {
+					quota = fmt.Errorf("%w: append uid %d of folder %q: %s", ErrOverQuota, m.uid, fr.m.Display, ie.Text)
+				}
+			case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse, imap.ResponseCodeServerBug, imap.ResponseCodeTryCreate:
+				// Temporary (RFC 5530); [LIMIT] and [TOOBIG] on an APPEND
+				// are about this message, so they fall through to a
+				// rejection. The messages after it are settled by the
+				// retry's reconciliation.
+				l.abort()
+				return errRetry{fmt.Errorf("append uid %d of folder %q to %q: %w", m.uid, fr.m.Display, fr.m.Dest, err)}
+			default:
+				// The destination refused this message: report it and go on.
+				s.skipItem(fr, m, ReasonRejected, fmt.Sprintf("destination said: %s %s", ie.Type, errText(ie)))
+				l.handled[m.uid] = true
+			}
+			continue
 		}
-		switch ie.Code {
-		case imap.ResponseCodeOverQuota:
-			return fmt.Errorf("%w: append uid %d of folder %q: %s", ErrOverQuota, m.uid, fr.m.Display, ie.Text)
-		case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse, imap.ResponseCodeServerBug, imap.ResponseCodeTryCreate:
-			// Temporary (RFC 5530); [LIMIT] and [TOOBIG] on an APPEND are
-			// about this message, so they fall through to a rejection.
-			return errRetry{fmt.Errorf("append uid %d of folder %q to %q: %w", m.uid, fr.m.Display, fr.m.Dest, err)}
+		rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(data.UID), Flags: flagStrings(m.flags), Fingerprint: a.fp}
+		fr.mu.Lock()
+		fr.mapped[m.uid] = rec
+		fr.rep.Copied++
+		fr.rep.Bytes += a.size
+		fr.mu.Unlock()
+		l.handled[m.uid] = true
+		l.pending = append(l.pending, rec)
+		s.progress(fr, m, a.size)
+		if len(l.pending) >= flushEvery {
+			if err := s.flush(ctx, l, fr); err != nil {
+				return err
+			}
 		}
-		// The destination refused this message: report it and go on.
-		s.skipItem(fr, m, ReasonRejected, fmt.Sprintf("destination said: %s %s", ie.Type, errText(ie)))
-		return nil
 	}
-	rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(data.UID), Flags: flagStrings(m.flags), Fingerprint: h.Sum(size)}
-	fr.mu.Lock()
-	fr.mapped[m.uid] = rec
-	fr.rep.Copied++
-	fr.rep.Bytes += size
-	fr.mu.Unlock()
-	l.pending = append(l.pending, rec)
-	s.progress(fr, m, size)
-	if len(l.pending) >= flushEvery {
-		if err := s.flush(ctx, l, fr); err != nil {
-			return err
-		}
-	}
-	return nil
+	return quota
 }
 
 func errText(ie *imap.Error) string {
