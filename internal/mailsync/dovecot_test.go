@@ -42,7 +42,7 @@ type setupOpts struct {
 	messages []testserver.Message
 }
 
-func setup(t *testing.T, so setupOpts) *testBundle {
+func setup(t testing.TB, so setupOpts) *testBundle {
 	t.Helper()
 	so.srcCfg.Users = map[string]string{user: srcPW}
 	so.srcCfg.MasterUser, so.srcCfg.MasterPassword = master, mastPW
@@ -74,7 +74,7 @@ func setup(t *testing.T, so setupOpts) *testBundle {
 	}
 }
 
-func (b *testBundle) sync(t *testing.T) *mailsync.Report {
+func (b *testBundle) sync(t testing.TB) *mailsync.Report {
 	t.Helper()
 	rep, err := mailsync.Sync(context.Background(), b.opts)
 	if err != nil {

@@ -1,0 +1,79 @@
+package testserver
+
+import (
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// StartDelayProxy listens on 127.0.0.1:0 and forwards every connection to
+// upstream, delivering each chunk oneWay after it was read, in each
+// direction: a link with a round trip of 2*oneWay and no bandwidth limit,
+// to measure what round trips cost without slowing the machine's loopback
+// for anyone else. It returns the address to dial and is closed in
+// tb.Cleanup.
+func StartDelayProxy(tb testing.TB, upstream string, oneWay time.Duration) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("start delay proxy: %v", err)
+	}
+	var wg sync.WaitGroup
+	tb.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", upstream)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			wg.Add(2)
+			go func() { defer wg.Done(); delayCopy(server, client, oneWay) }()
+			go func() { defer wg.Done(); delayCopy(client, server, oneWay) }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// delayCopy copies from to to, each chunk oneWay late. Reading goes on
+// while earlier chunks wait, so only latency is added, not a bandwidth cap.
+func delayCopy(to, from net.Conn, oneWay time.Duration) {
+	type chunk struct {
+		b   []byte
+		due time.Time
+	}
+	ch := make(chan chunk, 1024)
+	go func() {
+		defer close(ch)
+		for {
+			buf := make([]byte, 64<<10)
+			n, err := from.Read(buf)
+			if n > 0 {
+				ch <- chunk{buf[:n], time.Now().Add(oneWay)}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for c := range ch {
+		time.Sleep(time.Until(c.due))
+		if _, err := to.Write(c.b); err != nil {
+			break
+		}
+	}
+	to.Close()
+	from.Close()
+	for range ch {
+	}
+}
