@@ -26,7 +26,7 @@ func TestAppendLiteralPlus(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lines := make(chan string, 8)
-			addr := literalServer(t, tc.caps, lines)
+			addr := literalServer(t, tc.caps, nil, lines)
 			cfg := testConfig(addr, SecurityNone)
 			cfg.IdleTimeout = 2 * time.Second
 			c := mustDial(t, cfg)
@@ -57,8 +57,9 @@ func TestAppendLiteralPlus(t *testing.T) {
 }
 
 // literalServer answers APPEND, sending "+" only for synchronizing
-// literals, and reports each APPEND line it receives.
-func literalServer(t *testing.T, caps string, lines chan<- string) string {
+// literals, reads each literal with drain (at full speed when nil), and
+// reports each APPEND line it receives on lines (when not nil).
+func literalServer(t *testing.T, caps string, drain func(r io.Reader, n int64) error, lines chan<- string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -72,6 +73,9 @@ func literalServer(t *testing.T, caps string, lines chan<- string) string {
 			return
 		}
 		defer conn.Close()
+		// A small receive buffer, so that a slow drain is felt by the
+		// client's writes rather than hidden in kernel buffers.
+		conn.(*net.TCPConn).SetReadBuffer(16 << 10)
 		br := bufio.NewReader(conn)
 		send := func(s string) { conn.Write([]byte(s + "\r\n")) }
 		send("* OK [CAPABILITY " + caps + "] hi")
@@ -92,11 +96,16 @@ func literalServer(t *testing.T, caps string, lines chan<- string) string {
 				if m[2] == "" {
 					send("+ go ahead")
 				}
-				if _, err := io.CopyN(io.Discard, br, n); err != nil {
+				if drain == nil {
+					drain = func(r io.Reader, n int64) error { _, err := io.CopyN(io.Discard, r, n); return err }
+				}
+				if err := drain(br, n); err != nil {
 					return
 				}
 				br.ReadString('\n')
-				lines <- line
+				if lines != nil {
+					lines <- line
+				}
 				send("* 7 EXISTS")
 				send(tag + " OK [APPENDUID 1 7] stored")
 			case "LOGOUT":

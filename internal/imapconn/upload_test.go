@@ -1,14 +1,9 @@
 package imapconn
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
-	"net"
-	"regexp"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -18,58 +13,19 @@ import (
 // a reply all along, yet the client is making progress.
 func TestIdleTimeoutSlowUpload(t *testing.T) {
 	const idle = 300 * time.Millisecond
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	literal := regexp.MustCompile(`\{(\d+)\}$`)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		conn.(*net.TCPConn).SetReadBuffer(16 << 10)
-		br := bufio.NewReaderSize(conn, 4096)
-		send := func(s string) { conn.Write([]byte(s + "\r\n")) }
-		send("* OK [CAPABILITY IMAP4rev1] slow server")
-		for {
-			line, err := br.ReadString('\n')
+	// Drain slowly: about a second for the whole literal.
+	slow := func(r io.Reader, n int64) error {
+		for n > 0 {
+			k, err := io.CopyN(io.Discard, r, min(n, 1<<20))
 			if err != nil {
-				return
+				return err
 			}
-			line = strings.TrimRight(line, "\r\n")
-			tag, rest, _ := strings.Cut(line, " ")
-			switch name, _, _ := strings.Cut(rest, " "); strings.ToUpper(name) {
-			case "CAPABILITY":
-				send("* CAPABILITY IMAP4rev1")
-				send(tag + " OK done")
-			case "APPEND":
-				n, _ := strconv.ParseInt(literal.FindStringSubmatch(line)[1], 10, 64)
-				send("+ go ahead")
-				// Drain slowly: about a second for the whole literal.
-				for n > 0 {
-					k, err := io.CopyN(io.Discard, br, min(n, 1<<20))
-					if err != nil {
-						return
-					}
-					n -= k
-					time.Sleep(60 * time.Millisecond)
-				}
-				br.ReadString('\n')
-				send(tag + " OK [APPENDUID 1 1] stored")
-			case "LOGOUT":
-				send("* BYE bye")
-				send(tag + " OK bye")
-				return
-			default:
-				send(tag + " OK done")
-			}
+			n -= k
+			time.Sleep(60 * time.Millisecond)
 		}
-	}()
-
-	cfg := testConfig(ln.Addr().String(), SecurityNone)
+		return nil
+	}
+	cfg := testConfig(literalServer(t, "IMAP4rev1", slow, nil), SecurityNone)
 	cfg.IdleTimeout = idle
 	c := mustDial(t, cfg)
 	body := bytes.Repeat([]byte("x"), 16<<20)
