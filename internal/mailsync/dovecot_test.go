@@ -540,3 +540,26 @@ func TestSyncDestinationOverQuota(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncDestinationFolderChanged covers a destination folder that is not
+// the one the state speaks of any more: renumbered (UIDVALIDITY changed, the
+// mail still there) or deleted and recreated empty by an admin.
+func TestSyncDestinationFolderChanged(t *testing.T) {
+	b := setup(t, setupOpts{})
+	b.sync(t)
+	if out, err := b.dst.Doveadm("mailbox", "update", "-u", user, "--uid-validity", "4242", "INBOX"); err != nil {
+		t.Fatalf("doveadm: %v: %s", err, out)
+	}
+	if out, err := b.dst.Doveadm("mailbox", "delete", "-u", user, "Archive/2019"); err != nil {
+		t.Fatalf("doveadm: %v: %s", err, out)
+	}
+	rep := b.sync(t)
+	inbox := folderReport(t, rep, "INBOX")
+	if inbox.Copied != 0 || inbox.Present != 9 || !strings.Contains(inbox.Note, "destination folder changed") {
+		t.Errorf("renumbered destination INBOX = %+v; want nothing copied, 9 present, a note", inbox)
+	}
+	if f := folderReport(t, rep, "Archive/2019"); f.Copied != 1 || f.DestCount != 1 {
+		t.Errorf("deleted destination Archive/2019 = %+v; want its message copied again", f)
+	}
+	checkMirrors(t, b.snap(t, b.src, srcPW), b.snap(t, b.dst, dstPW), slashMapping, nil)
+}
