@@ -234,3 +234,41 @@ func TestSyncSurvivesSIGKILL(t *testing.T) {
 		t.Error(d)
 	}
 }
+
+// TestSyncInterrupted sends SIGINT in the middle of a migration: the run
+// stops at once with exit status 130, and the next run completes it with
+// nothing missing and nothing twice.
+func TestSyncInterrupted(t *testing.T) {
+	msgs := testserver.Corpus(testserver.CorpusOptions{Seed: 4, Messages: 2500, Folders: []string{"INBOX", "Sent"}, MinSize: 2 << 10, MaxSize: 24 << 10})
+	s := start(t, testserver.DovecotConfig{}, msgs)
+	cmd := exec.Command(binary, s.args("--connections", "2")...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	stopped := time.Now()
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code == 0 {
+		t.Skip("the migration finished before the interrupt; nothing to check")
+	} else if code != 130 {
+		t.Errorf("exit status after SIGINT = %d; want 130", code)
+	}
+	if d := time.Since(stopped); d > 5*time.Second {
+		t.Errorf("the run took %v to stop after SIGINT", d)
+	}
+	if code, out, errOut := run(t, s.args()...); code != 0 {
+		t.Fatalf("run after the interrupt: exit %d\n%s\n%s", code, out, errOut)
+	}
+	src, err := testserver.Take(context.Background(), s.src.Addr, user, srcPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := testserver.Take(context.Background(), s.dst.Addr, user, dstPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range testserver.CompareFolders(src, dst, map[string]string{"INBOX": "INBOX", "Sent": "Sent"}, nil) {
+		t.Error(d)
+	}
+}

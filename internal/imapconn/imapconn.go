@@ -470,21 +470,3 @@ func (c *Conn) Abort() { c.wire.kill(errAborted) }
 // Abort. It is nil while the connection is open or when the server closed it.
 // go-imap flattens I/O errors into text, so this is how to tell these apart.
 func (c *Conn) Err() error { return c.wire.Err() }
-
-// Config returns a copy of the configuration, with defaults filled in, for
-// reconnecting.
-func (c *Conn) Config() Config { return c.cfg }
-
-// Wait blocks until done is closed or ctx ends. go-imap commands take no
-// context; a caller waits for one in a goroutine that closes done, and if
-// ctx ends first Wait aborts the connection, which makes the command return,
-// and returns ctx.Err().
-func (c *Conn) Wait(ctx context.Context, done <-chan struct{}) error {
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		c.Abort()
-		return ctx.Err()
-	}
-}

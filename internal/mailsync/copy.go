@@ -249,13 +249,13 @@ func makeUnits(all []*srcMsg) []unit {
 func (l *lane) connect(ctx context.Context, s *run) error {
 	var err error
 	if l.src == nil {
-		if l.src, err = imapconn.Dial(ctx, s.opts.Source); err != nil {
+		if l.src, err = s.dial(ctx, s.opts.Source); err != nil {
 			return err
 		}
 		l.srcFolder = ""
 	}
 	if l.dst == nil {
-		if l.dst, err = imapconn.Dial(ctx, s.opts.Dest); err != nil {
+		if l.dst, err = s.dial(ctx, s.opts.Dest); err != nil {
 			return err
 		}
 		l.dstFolder = ""
@@ -270,14 +270,20 @@ func (l *lane) abort() {
 	// Answers owed on a dropped connection never come; the retry
 	// reconciles what the server stored.
 	l.inflight = nil
-	if l.src != nil {
-		l.src.Abort()
-		l.src = nil
+	drop(&l.src)
+	drop(&l.dst)
+}
+
+// drop aborts *c and forgets it. It does not Close: go-imap's Close races
+// with its reader when that is handing over a FETCH nobody reads any more
+// (seen with -race); the reader ends with the socket, or stays parked on
+// that one hand-off.
+func drop(c **imapconn.Conn) {
+	if *c == nil {
+		return
 	}
-	if l.dst != nil {
-		l.dst.Abort()
-		l.dst = nil
-	}
+	(*c).Abort()
+	*c = nil
 }
 
 func (l *lane) close() {
@@ -455,10 +461,7 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []*src
 	}
 	if err != nil {
 		// Do not drain the rest of a large FETCH: drop the source connection.
-		if l.src != nil {
-			l.src.Abort()
-			l.src = nil
-		}
+		drop(&l.src)
 		// Still take the answers the destination owes for what went out.
 		if serr := s.settle(ctx, l, fr, 0); serr != nil && (errors.Is(serr, ErrOverQuota) || isStateErr(serr)) {
 			err = serr
@@ -501,7 +504,7 @@ func (s *run) copyOne(ctx context.Context, l *lane, fr *folderRun, m *srcMsg, li
 	if l.dst == nil {
 		// The last message was refused mid-command; reconnect.
 		var err error
-		if l.dst, err = imapconn.Dial(ctx, s.opts.Dest); err != nil {
+		if l.dst, err = s.dial(ctx, s.opts.Dest); err != nil {
 			return err
 		}
 		l.dstFolder = ""
@@ -536,8 +539,7 @@ func (s *run) copyOne(ctx context.Context, l *lane, fr *folderRun, m *srcMsg, li
 		if err := s.settle(ctx, l, fr, 0); err != nil {
 			return err
 		}
-		l.dst.Abort()
-		l.dst = nil
+		drop(&l.dst)
 		if _, derr := io.Copy(io.Discard, lit); derr != nil {
 			return fmt.Errorf("read uid %d of folder %q: %w", m.uid, fr.m.Display, derr)
 		}

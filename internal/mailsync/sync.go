@@ -93,6 +93,7 @@ var ErrOverQuota = errors.New("destination mailbox is over quota")
 
 // run holds what one Sync call shares between its steps.
 type run struct {
+	ctx  context.Context // the whole run's: see dial
 	opts Options
 	rep  *Report
 	log  *slog.Logger
@@ -121,6 +122,7 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 	opts.Source.ReadOnly = true
 	opts.Source.Side, opts.Dest.Side = "source", "destination"
 	s := &run{
+		ctx:  ctx,
 		opts: opts,
 		log:  opts.Logger.With("user", opts.Source.User),
 		rep: &Report{
@@ -136,7 +138,7 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 
 	// 1. Connect to both servers. These two connections also serve as the
 	// first copy lane.
-	src, err := imapconn.Dial(ctx, opts.Source)
+	src, err := s.dial(ctx, opts.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +147,7 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 			src.Close()
 		}
 	}()
-	dst, err := imapconn.Dial(ctx, opts.Dest)
+	dst, err := s.dial(ctx, opts.Dest)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +244,7 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 			return nil, err
 		}
 		if dst == nil {
-			if dst, err = imapconn.Dial(ctx, opts.Dest); err != nil {
+			if dst, err = s.dial(ctx, opts.Dest); err != nil {
 				return nil, err
 			}
 		}
@@ -255,6 +257,20 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 	s.rep.Finished = time.Now()
 	s.rep.total()
 	return s.rep, nil
+}
+
+// dial connects, and ties the connection to the run's context: go-imap
+// commands take no context, so when the run is cancelled (Ctrl-C, a
+// cancelled job) the connection is dropped and whatever command is waiting
+// returns at once. A message dropped mid-APPEND is discarded by the server;
+// one stored but not yet recorded is recognised by the next run.
+func (s *run) dial(ctx context.Context, cfg imapconn.Config) (*imapconn.Conn, error) {
+	c, err := imapconn.Dial(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	context.AfterFunc(s.ctx, c.Abort)
+	return c, nil
 }
 
 // fatal returns err when it stops the whole run rather than one folder:
