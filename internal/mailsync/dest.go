@@ -352,18 +352,25 @@ func flagStrings(flags []imap.Flag) []string {
 	return out
 }
 
-// finishFolder counts the destination folder and settles its status.
-func (s *run) finishFolder(ctx context.Context, dst *imapconn.Conn, fr *folderRun) {
-	if fr.m.Skip != folder.SkipNone {
-		return
-	}
-	if !fr.destMissing && !fr.failed {
-		st, err := dst.Status(fr.m.Dest, &imap.StatusOptions{NumMessages: true}).Wait()
-		if err == nil && st.NumMessages != nil {
-			fr.rep.DestCount = int(*st.NumMessages)
+// finish counts every destination folder and settles its status. The
+// STATUS commands are pipelined: one round trip for the mailbox, not one
+// per folder.
+func (s *run) finish(dst *imapconn.Conn, folders []*folderRun) {
+	cmds := make([]*imapclient.StatusCommand, len(folders))
+	for i, fr := range folders {
+		if fr.m.Skip == folder.SkipNone && !fr.destMissing && !fr.failed {
+			cmds[i] = dst.Status(fr.m.Dest, &imap.StatusOptions{NumMessages: true})
 		}
 	}
-	if fr.rep.Status == "synced" && fr.rep.Failed > 0 {
-		fr.rep.Status = "synced with errors"
+	for i, fr := range folders {
+		if cmds[i] != nil {
+			st, err := cmds[i].Wait()
+			if err == nil && st.NumMessages != nil {
+				fr.rep.DestCount = int(*st.NumMessages)
+			}
+		}
+		if fr.rep.Status == "synced" && fr.rep.Failed > 0 {
+			fr.rep.Status = "synced with errors"
+		}
 	}
 }

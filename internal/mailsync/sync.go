@@ -251,9 +251,7 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 	}
 
 	// 8. Count what is at the destination now, and finish the report.
-	for _, fr := range folders {
-		s.finishFolder(ctx, dst, fr)
-	}
+	s.finish(dst, folders)
 	s.rep.Finished = time.Now()
 	s.rep.total()
 	return s.rep, nil
