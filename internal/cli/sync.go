@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/imapmigrate/imapmigrate/internal/folder"
@@ -294,6 +295,15 @@ func startProfiles(cpu, mem string) (func(), error) {
 func exitCode(err error) int {
 	if errors.Is(err, context.Canceled) {
 		return ExitCanceled
+	}
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		switch ie.Code {
+		case imap.ResponseCodeLimit, imap.ResponseCodeUnavailable, imap.ResponseCodeInUse:
+			// A login refused for now (too many connections, server
+			// busy) is not a wrong password: try again later.
+			return ExitConnect
+		}
 	}
 	if kind, ok := imapconn.KindOf(err); ok {
 		switch kind {

@@ -3,8 +3,14 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/imapmigrate/imapmigrate/internal/imapconn"
 )
 
 func TestParseSize(t *testing.T) {
@@ -76,5 +82,28 @@ func TestSyncUsageErrors(t *testing.T) {
 				t.Errorf("Main(%q) = %d, stderr %q; want %d and %q", tc.args, code, errOut.String(), ExitUsage, tc.want)
 			}
 		})
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	authErr := func(code imap.ResponseCode) error {
+		return &imapconn.Error{Side: "source", Kind: imapconn.KindAuth, Err: &imap.Error{Type: imap.StatusResponseTypeNo, Code: code, Text: "x"}}
+	}
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"WrongPassword", authErr(imap.ResponseCodeAuthenticationFailed), ExitAuth},
+		{"TooManyConnections", authErr(imap.ResponseCodeLimit), ExitConnect},
+		{"Unavailable", authErr(imap.ResponseCodeUnavailable), ExitConnect},
+		{"TLS", &imapconn.Error{Kind: imapconn.KindTLS, Err: errors.New("x509")}, ExitConnect},
+		{"Canceled", fmt.Errorf("copy: %w", context.Canceled), ExitCanceled},
+		{"Other", errors.New("disk full"), ExitInternal},
+	}
+	for _, tc := range tests {
+		if got := exitCode(tc.err); got != tc.want {
+			t.Errorf("%s: exitCode(%v) = %d; want %d", tc.name, tc.err, got, tc.want)
+		}
 	}
 }
