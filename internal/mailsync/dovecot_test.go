@@ -563,3 +563,21 @@ func TestSyncDestinationFolderChanged(t *testing.T) {
 	}
 	checkMirrors(t, b.snap(t, b.src, srcPW), b.snap(t, b.dst, dstPW), slashMapping, nil)
 }
+
+// TestSyncConnectionLimit runs with more connections than the destination
+// allows per user and address: the extra connections are refused with
+// [LIMIT] and the migration completes on the ones it has.
+func TestSyncConnectionLimit(t *testing.T) {
+	msgs := testserver.Corpus(testserver.CorpusOptions{Seed: 2, Messages: 900, Folders: []string{"INBOX", "Sent", "Archive"}, MinSize: 500, MaxSize: 3000})
+	b := setup(t, setupOpts{dstCfg: testserver.DovecotConfig{MaxUserIPConnections: 1}, messages: msgs})
+	b.opts.Connections = 4
+	rep := b.sync(t)
+	if !rep.OK() || rep.Totals.Copied != 900 {
+		t.Fatalf("with a destination limit of 1 connection: OK %v, copied %d; want all 900", rep.OK(), rep.Totals.Copied)
+	}
+	m := map[string]string{}
+	for _, f := range []string{"INBOX", "Sent", "Archive"} {
+		m[f] = f
+	}
+	checkMirrors(t, b.snap(t, b.src, srcPW), b.snap(t, b.dst, dstPW), m, nil)
+}
