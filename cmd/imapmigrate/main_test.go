@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
 	"github.com/imapmigrate/imapmigrate/internal/mailsync"
 	"github.com/imapmigrate/imapmigrate/internal/testserver"
 )
@@ -186,33 +189,73 @@ func TestSyncTLS(t *testing.T) {
 	}
 }
 
-// TestSyncSurvivesSIGKILL kills the real binary at random moments of one
-// migration, runs it again each time, and checks that in the end every
-// source message is at the destination exactly once.
+// counter returns a function that counts the messages in folders at addr.
+func counter(t *testing.T, addr, password string, folders []string) func() int {
+	t.Helper()
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Login(user, password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return func() int {
+		n := 0
+		for _, f := range folders {
+			if st, err := c.Status(f, &imap.StatusOptions{NumMessages: true}).Wait(); err == nil {
+				n += int(*st.NumMessages)
+			}
+		}
+		return n
+	}
+}
+
+// TestSyncSurvivesSIGKILL kills the real binary at random points of one
+// migration (when the destination has received a random share of what is
+// left), runs it again each time, and checks that in the end every source
+// message is at the destination exactly once.
 func TestSyncSurvivesSIGKILL(t *testing.T) {
-	msgs := testserver.Corpus(testserver.CorpusOptions{Seed: 3, Messages: 2500, Folders: []string{"INBOX", "Sent", "Archive/2019", "Archive/2020"}, MinSize: 2 << 10, MaxSize: 24 << 10, BigEvery: 500})
+	folders := []string{"INBOX", "Sent", "Archive/2019", "Archive/2020"}
+	msgs := testserver.Corpus(testserver.CorpusOptions{Seed: 3, Messages: 2500, Folders: folders, MinSize: 2 << 10, MaxSize: 24 << 10, BigEvery: 500})
 	s := start(t, testserver.DovecotConfig{}, msgs)
+	arrived := counter(t, s.dst.Addr, dstPW, folders)
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	killedMidway := 0
 	for i := 0; i < 4; i++ {
+		before := arrived()
+		if before >= len(msgs) {
+			break
+		}
+		target := before + 1 + rng.IntN(max(1, (len(msgs)-before)*3/4))
 		cmd := exec.Command(binary, s.args("--connections", "2")...)
-		cmd.Env = os.Environ()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		delay := time.Duration(200+rng.IntN(900)) * time.Millisecond
-		time.Sleep(delay)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+	poll:
+		for {
+			select {
+			case <-exited:
+				break poll
+			case <-time.After(5 * time.Millisecond):
+			}
+			if n := arrived(); n >= target {
+				cmd.Process.Signal(syscall.SIGKILL)
+				<-exited
+				break
+			}
+		}
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			killedMidway++
-			t.Logf("killed after %v", delay)
+			t.Logf("killed with %d of %d messages at the destination", arrived(), len(msgs))
 		} else {
-			t.Logf("finished before the kill at %v (exit %d)", delay, cmd.ProcessState.ExitCode())
+			t.Logf("run %d finished before the kill point (exit %d)", i+1, cmd.ProcessState.ExitCode())
 		}
 	}
 	if killedMidway == 0 {
-		t.Fatalf("no run was killed in the middle; the corpus is too small for this machine")
+		t.Fatalf("no run was killed in the middle")
 	}
 	code, out, errOut := run(t, s.args()...)
 	if code != 0 {
@@ -241,14 +284,24 @@ func TestSyncSurvivesSIGKILL(t *testing.T) {
 func TestSyncInterrupted(t *testing.T) {
 	msgs := testserver.Corpus(testserver.CorpusOptions{Seed: 4, Messages: 2500, Folders: []string{"INBOX", "Sent"}, MinSize: 2 << 10, MaxSize: 24 << 10})
 	s := start(t, testserver.DovecotConfig{}, msgs)
+	arrived := counter(t, s.dst.Addr, dstPW, []string{"INBOX", "Sent"})
 	cmd := exec.Command(binary, s.args("--connections", "2")...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(700 * time.Millisecond)
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	for n := 0; n < 300; n = arrived() {
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Millisecond):
+			continue
+		}
+		break
+	}
 	cmd.Process.Signal(syscall.SIGINT)
 	stopped := time.Now()
-	cmd.Wait()
+	<-exited
 	if code := cmd.ProcessState.ExitCode(); code == 0 {
 		t.Skip("the migration finished before the interrupt; nothing to check")
 	} else if code != 130 {
