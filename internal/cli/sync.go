@@ -43,8 +43,10 @@ command line.
 
 Exit status: 0 everything that should move has moved (skipped items are
 reported, not failures); 2 bad usage or configuration; 3 connection or TLS
-failure; 4 authentication failure; 5 some items or folders failed; 1 any
-other failure; 130 interrupted.`
+failure, or a login refused for now ([LIMIT], [UNAVAILABLE]); 4
+authentication failure; 5 some items or folders failed or were refused by
+the destination; 1 any other failure; 130 interrupted (run again: nothing
+is lost or copied twice).`
 
 const syncExample = `  imapmigrate sync \
     --source old.example.com:993 --source-user alice@example.com --source-password-file pw1 \
