@@ -72,8 +72,8 @@ const (
 	// SkipVirtual: Gmail's All Mail, Starred or Important, which would
 	// copy every message a second time.
 	SkipVirtual SkipReason = "virtual"
-	// SkipNoSelect: a container that holds no messages. The engine creates
-	// it at the destination only as the parent of folders that are kept.
+	// SkipNoSelect: a container that holds no messages. It is not created
+	// at the destination on its own; creating a kept child creates it.
 	SkipNoSelect SkipReason = "noselect"
 	// SkipUnmappable: the name cannot be represented at the destination.
 	SkipUnmappable SkipReason = "unmappable"

@@ -150,8 +150,10 @@ func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error
 		cmd := src.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{
 			UID: true, Flags: true, InternalDate: true, RFC822Size: true,
 		})
+		noUID := 0
 		err := collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
 			if buf.UID == 0 {
+				noUID++ // a server bug; without a UID nothing can be fetched
 				return
 			}
 			flags, dropped := cleanFlags(buf.Flags)
@@ -160,6 +162,10 @@ func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error
 		})
 		if err != nil {
 			return fmt.Errorf("fetch message list: %w", err)
+		}
+		if noUID > 0 {
+			fr.rep.Failed += noUID
+			fr.rep.Note = joinNote(fr.rep.Note, fmt.Sprintf("%d messages were listed by the source without a UID and cannot be copied", noUID))
 		}
 	}
 	sort.Slice(fr.msgs, func(i, j int) bool { return fr.msgs[i].uid < fr.msgs[j].uid })
