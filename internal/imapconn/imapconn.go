@@ -79,6 +79,10 @@ type Config struct {
 	// authzid=User and authcid=AuthUser (RFC 4616), as Dovecot master users
 	// and similar admin logins expect.
 	AuthUser string
+	// Mechanism is "plain" (SASL PLAIN), "login" (the LOGIN command) or ""
+	// (auto: PLAIN when the server offers it, else LOGIN). An admin login
+	// (AuthUser) is always PLAIN.
+	Mechanism string
 	// CAFile is a PEM bundle that replaces the system roots, for private CAs
 	// and self-signed servers. Empty means the system roots.
 	CAFile string
@@ -246,7 +250,9 @@ func (c *Conn) login() (Kind, string, error) {
 		return KindAuth, op, errors.New("server does not offer AUTH=PLAIN, which an admin login needs")
 	case cfg.AuthUser != "":
 		err = c.Client.Authenticate(sasl.NewPlainClient(cfg.User, cfg.AuthUser, cfg.Password))
-	case plain:
+	case cfg.Mechanism == "plain" && !plain:
+		return KindAuth, op, errors.New("server does not offer AUTH=PLAIN, and the endpoint asks for it")
+	case plain && cfg.Mechanism != "login":
 		err = c.Client.Authenticate(sasl.NewPlainClient("", cfg.User, cfg.Password))
 	case caps.Has(imap.CapLoginDisabled):
 		return KindAuth, op, errors.New("server disables LOGIN (LOGINDISABLED) and offers no AUTH=PLAIN")

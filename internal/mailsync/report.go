@@ -10,10 +10,11 @@ import (
 // Reasons an item is skipped. Skipped items are reported, never dropped
 // silently; none of them makes a run fail.
 const (
-	ReasonTooLarge     = "too_large"      // over Options.MaxMessageSize
-	ReasonOverMaxItems = "over_max_items" // older than the newest Options.MaxItems messages
-	ReasonRejected     = "rejected"       // the destination refused the message
-	ReasonExpunged     = "expunged"       // gone from the source while the run was going on
+	ReasonTooLarge       = "too_large"       // over Options.MaxMessageSize
+	ReasonOverMaxItems   = "over_max_items"  // older than the newest Options.MaxItems messages
+	ReasonRejected       = "rejected"        // the destination refused the message
+	ReasonExpunged       = "expunged"        // gone from the source while the run was going on
+	ReasonReceivedBefore = "received_before" // received before Options.ReceivedAfter
 )
 
 // Report says what a run did, folder by folder. It is written as JSON by

@@ -288,6 +288,8 @@ func (s *run) choose(folders []*folderRun) {
 			continue
 		}
 		switch {
+		case !s.opts.ReceivedAfter.IsZero() && m.date.Before(s.opts.ReceivedAfter):
+			fr.rep.Skipped[ReasonReceivedBefore]++
 		case s.opts.MaxItems > 0 && rank >= s.opts.MaxItems:
 			fr.rep.Skipped[ReasonOverMaxItems]++
 		case s.opts.MaxMessageSize > 0 && m.size > s.opts.MaxMessageSize:

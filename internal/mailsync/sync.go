@@ -60,6 +60,9 @@ type Options struct {
 	// MaxItems copies at most the newest MaxItems messages of the mailbox;
 	// older ones are counted as over_max_items. 0 means no cap.
 	MaxItems int
+	// ReceivedAfter, when set, leaves out messages received (INTERNALDATE)
+	// before it; they are counted as received_before, not listed.
+	ReceivedAfter time.Time
 	// Connections is the number of connections per side used for copying.
 	// Defaults to DefaultConnections.
 	Connections int

@@ -3,8 +3,10 @@
 // is at the destination under which UID with which flags.
 //
 // The default database is SQLite through modernc.org/sqlite (pure Go, so the
-// binary builds with CGO_ENABLED=0). The SQL uses $N placeholders, which both
-// SQLite and PostgreSQL accept.
+// binary builds with CGO_ENABLED=0); the service can use PostgreSQL instead
+// (pgx), so that several workers share it. The SQL uses $N placeholders,
+// which both accept; only the DDL differs, in migrations/sqlite and
+// migrations/postgres.
 package store
 
 import (
@@ -19,21 +21,45 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-//go:embed migrations/sqlite/*.sql
-var sqliteMigrations embed.FS
+//go:embed migrations
+var migrations embed.FS
 
-// DB is an open state database. It is safe for concurrent use.
+// Dialects.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// DB is an open database: the engine's sync state and the service's
+// tables. It is safe for concurrent use.
 type DB struct {
-	db *sql.DB
+	db      *sql.DB
+	dialect string
+	pool    *pgxpool.Pool // PostgreSQL only: River's driver wants pgx itself
 }
 
-// Open opens (creating it if needed) the SQLite state database at path and
-// brings its schema up to date.
-func Open(ctx context.Context, path string) (*DB, error) {
+// Open opens the database named by dsn and brings its schema up to date: a
+// postgres:// or postgresql:// URL, or else the path of a SQLite file,
+// created if needed.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	if IsPostgresURL(dsn) {
+		return openPostgres(ctx, dsn)
+	}
+	return openSQLite(ctx, dsn)
+}
+
+// IsPostgresURL reports whether dsn names a PostgreSQL database.
+func IsPostgresURL(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
@@ -47,31 +73,78 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}
 	// One connection: SQLite has one writer at a time, and a pool of
-	// connections only turns that into SQLITE_BUSY errors.
+	// connections only turns that into SQLITE_BUSY errors. River's SQLite
+	// driver asks for the same.
 	db.SetMaxOpenConns(1)
-	if err := db.PingContext(ctx); err != nil {
+	d := &DB{db: db, dialect: SQLite}
+	if err := d.migrate(ctx, goose.DialectSQLite3); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}
-	migrations, err := fs.Sub(sqliteMigrations, "migrations/sqlite")
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("prepare state schema: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("upgrade state schema in %s: %w", path, err)
-	}
-	return &DB{db: db}, nil
+	return d, nil
 }
 
+func openPostgres(ctx context.Context, url string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's parse errors can quote the URL, password included.
+		return nil, errors.New("open database: the PostgreSQL URL does not parse")
+	}
+	where := cfg.ConnConfig.Host + "/" + cfg.ConnConfig.Database
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", where, err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open database %s: %w", where, err)
+	}
+	d := &DB{db: stdlib.OpenDBFromPool(pool), dialect: Postgres, pool: pool}
+	if err := d.migrate(ctx, goose.DialectPostgres); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("open database %s: %w", where, err)
+	}
+	return d, nil
+}
+
+// migrate applies the dialect's migrations that are not applied yet.
+func (d *DB) migrate(ctx context.Context, dialect goose.Dialect) error {
+	if err := d.db.PingContext(ctx); err != nil {
+		return err
+	}
+	dir, err := fs.Sub(migrations, "migrations/"+d.dialect)
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(dialect, d.db, dir)
+	if err != nil {
+		return fmt.Errorf("prepare schema: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("upgrade schema: %w", err)
+	}
+	return nil
+}
+
+// SQL is the database/sql handle, for the service's own queries. On SQLite
+// it has one connection: never query through it while holding a
+// transaction of it.
+func (d *DB) SQL() *sql.DB { return d.db }
+
+// Dialect is SQLite or Postgres.
+func (d *DB) Dialect() string { return d.dialect }
+
+// Pool is the pgx pool on PostgreSQL, nil on SQLite.
+func (d *DB) Pool() *pgxpool.Pool { return d.pool }
+
 // Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	err := d.db.Close()
+	if d.pool != nil {
+		d.pool.Close()
+	}
+	return err
+}
 
 // Folder is the state of one source folder of one mailbox migration.
 type Folder struct {
