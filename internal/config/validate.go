@@ -1,0 +1,77 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+)
+
+// Limits checked by Validate.
+const (
+	maxConnections = 32
+	// minJobSlice keeps a job long enough to log in, list folders and copy
+	// something before it hands over.
+	minJobSlice = 5 * time.Second
+	// minLeaseTTL leaves room for a lease renewal to be late by a second
+	// or two without another worker taking the mailbox.
+	minLeaseTTL = 3 * time.Second
+)
+
+// Validate returns every problem (workers >= 1, connections 1..32,
+// job_slice >= 5s, lease_ttl >= 3s, poll > 0, log format/level known,
+// database scheme sqlite-file or postgres), so an admin fixes them in one
+// go. Each error starts with the key it is about. Nil means valid.
+func (c Config) Validate() []error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.Data == "" {
+		add("data", "no data directory (HOME is not set); set data, IMAPMIGRATE_DATA or --data")
+	}
+	if c.Database != "" {
+		if !c.IsPostgres() {
+			add("database", `%q is not supported; leave it empty for the SQLite file in the data directory, or give a postgres:// URL`, c.Redacted().Database)
+		} else if u, err := url.Parse(c.Database); err != nil {
+			add("database", "not a valid URL")
+		} else if u.Host == "" && !u.Query().Has("host") {
+			add("database", "%q names no host", c.Redacted().Database)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen", "%q is not host:port (for example 127.0.0.1:8080)", c.Listen)
+	}
+	if c.Workers < 1 {
+		add("workers", "%d; it must be at least 1", c.Workers)
+	}
+	if c.Connections < 1 || c.Connections > maxConnections {
+		add("connections", "%d; it must be between 1 and %d", c.Connections, maxConnections)
+	}
+	if c.JobSlice.Duration < minJobSlice {
+		add("job_slice", "%s; it must be at least %s", c.JobSlice, minJobSlice)
+	}
+	if c.LeaseTTL.Duration < minLeaseTTL {
+		add("lease_ttl", "%s; it must be at least %s", c.LeaseTTL, minLeaseTTL)
+	}
+	if c.Poll.Duration <= 0 {
+		add("poll", "%s; it must be more than 0", c.Poll)
+	}
+	switch c.LogFormat {
+	case "", "json", "text":
+	default:
+		add("log_format", `%q; want "json", "text" or "" (text on a terminal, json otherwise)`, c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level", `%q; want "debug", "info", "warn" or "error"`, c.LogLevel)
+	}
+	if c.SecretKeyFile == "" {
+		add("secret_key_file", "no path; set it or data")
+	}
+	if c.TokenFile == "" {
+		add("token_file", "no path; set it or data")
+	}
+	return errs
+}
