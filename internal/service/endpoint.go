@@ -1,0 +1,394 @@
+package service
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/imapmigrate/imapmigrate/internal/imapconn"
+)
+
+// Endpoint defaults, as in Exchange Online.
+const (
+	DefaultMaxConcurrentMigrations       = 20
+	DefaultMaxConcurrentIncrementalSyncs = 10
+)
+
+// Credential modes and admin login formats of an endpoint.
+const (
+	CredentialsPerUser = "per_user"
+	CredentialsAdmin   = "admin"
+
+	AdminAuthzid  = "authzid"
+	AdminDovecot  = "dovecot"
+	AdminExchange = "exchange"
+	AdminTemplate = "template"
+)
+
+// endpoint is an endpoint as the workers use it, admin password opened.
+type endpoint struct {
+	ID int64
+	Endpoint
+	adminPassword string
+}
+
+// normalize fills defaults and checks an endpoint spec.
+func normalize(e *Endpoint, hasAdminPassword bool) error {
+	var problems []string
+	e.Name = strings.TrimSpace(e.Name)
+	if e.Name == "" || strings.ContainsAny(e.Name, "/ \t") {
+		problems = append(problems, "name: required, without spaces or slashes")
+	}
+	e.Host = strings.TrimSpace(e.Host)
+	if e.Host == "" {
+		problems = append(problems, "host: required")
+	}
+	sec, err := imapconn.ParseSecurity(e.Security)
+	if err != nil {
+		problems = append(problems, "security: want tls, starttls or none")
+	}
+	if e.Port == 0 {
+		e.Port = 143
+		if sec == imapconn.SecurityTLS {
+			e.Port = 993
+		}
+	}
+	if e.Port < 1 || e.Port > 65535 {
+		problems = append(problems, "port: out of range")
+	}
+	if sec == "" {
+		sec = imapconn.SecurityStartTLS
+		if e.Port == 993 {
+			sec = imapconn.SecurityTLS
+		}
+	}
+	e.Security = string(sec)
+	if e.AuthMechanism == "" {
+		e.AuthMechanism = "auto"
+	}
+	if !slices.Contains([]string{"auto", "plain", "login"}, e.AuthMechanism) {
+		problems = append(problems, "auth_mechanism: want auto, plain or login")
+	}
+	if e.Credentials == "" {
+		e.Credentials = CredentialsPerUser
+	}
+	switch e.Credentials {
+	case CredentialsPerUser:
+		e.AdminFormat, e.AdminTemplate, e.AdminUser, e.AdminDomain = "", "", "", ""
+	case CredentialsAdmin:
+		if e.AdminFormat == "" {
+			e.AdminFormat = AdminAuthzid
+		}
+		if e.AdminUser == "" {
+			problems = append(problems, "admin_user: required with admin credentials")
+		}
+		if !hasAdminPassword {
+			problems = append(problems, "admin_password: required with admin credentials")
+		}
+		switch e.AdminFormat {
+		case AdminAuthzid, AdminDovecot:
+		case AdminExchange:
+			if e.AdminDomain == "" {
+				problems = append(problems, "admin_domain: required with the exchange admin format (Domain/Admin/User)")
+			}
+		case AdminTemplate:
+			if !strings.Contains(e.AdminTemplate, "{user}") {
+				problems = append(problems, "admin_template: must contain {user}, e.g. {user}*{admin}")
+			}
+		default:
+			problems = append(problems, "admin_format: want authzid, dovecot, exchange or template")
+		}
+	default:
+		problems = append(problems, "credentials: want per_user or admin")
+	}
+	if e.MaxConcurrentMigrations == 0 {
+		e.MaxConcurrentMigrations = DefaultMaxConcurrentMigrations
+	}
+	if e.MaxConcurrentIncrementalSyncs == 0 {
+		e.MaxConcurrentIncrementalSyncs = min(DefaultMaxConcurrentIncrementalSyncs, e.MaxConcurrentMigrations)
+	}
+	if e.MaxConcurrentMigrations < 1 || e.MaxConcurrentIncrementalSyncs < 1 {
+		problems = append(problems, "max_concurrent_migrations and max_concurrent_incremental_syncs: at least 1")
+	}
+	if e.MaxConcurrentIncrementalSyncs > e.MaxConcurrentMigrations {
+		problems = append(problems, "max_concurrent_incremental_syncs: cannot exceed max_concurrent_migrations")
+	}
+	e.HasAdminPassword = hasAdminPassword && e.Credentials == CredentialsAdmin
+	if len(problems) > 0 {
+		return fmt.Errorf("endpoint %q: %s: %w", e.Name, strings.Join(problems, "; "), ErrInvalid)
+	}
+	return nil
+}
+
+func endpointAD(name string) string { return "endpoints/" + name + "/admin_password" }
+
+// AddEndpoint stores a new endpoint.
+func (s *Service) AddEndpoint(ctx context.Context, spec EndpointSpec) (*Endpoint, error) {
+	e := spec.Endpoint
+	if err := normalize(&e, spec.AdminPassword != ""); err != nil {
+		return nil, err
+	}
+	e.Created = time.Now().UTC().Truncate(time.Millisecond)
+	if e.Credentials != CredentialsAdmin {
+		spec.AdminPassword = ""
+	}
+	sealed, err := s.cfg.Key.Seal(spec.AdminPassword, endpointAD(e.Name))
+	if err != nil {
+		return nil, fmt.Errorf("add endpoint %q: %w", e.Name, err)
+	}
+	settings, _ := json.Marshal(e)
+	_, err = s.db.ExecContext(ctx,
+		`INSERT INTO endpoints (name, settings, admin_password, created_at) VALUES ($1, $2, $3, $4)`,
+		e.Name, string(settings), sealed, e.Created.UnixMilli())
+	if isUniqueViolation(err) {
+		return nil, fmt.Errorf("add endpoint %q: an endpoint of that name exists: %w", e.Name, ErrConflict)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("add endpoint %q: %w", e.Name, err)
+	}
+	return &e, nil
+}
+
+// UpdateEndpoint changes an endpoint. An empty AdminPassword keeps the
+// stored one. Running jobs pick the change up at their next slice.
+func (s *Service) UpdateEndpoint(ctx context.Context, name string, spec EndpointSpec) (*Endpoint, error) {
+	old, err := s.endpointByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	e := spec.Endpoint
+	e.Name = old.Name
+	e.Created = old.Created
+	password := spec.AdminPassword
+	if password == "" {
+		password = old.adminPassword
+	}
+	if err := normalize(&e, password != ""); err != nil {
+		return nil, err
+	}
+	if e.Credentials != CredentialsAdmin {
+		password = ""
+	}
+	sealed, err := s.cfg.Key.Seal(password, endpointAD(e.Name))
+	if err != nil {
+		return nil, fmt.Errorf("update endpoint %q: %w", name, err)
+	}
+	settings, _ := json.Marshal(e)
+	if _, err := s.db.ExecContext(ctx, `UPDATE endpoints SET settings = $1, admin_password = $2 WHERE id = $3`,
+		string(settings), sealed, old.ID); err != nil {
+		return nil, fmt.Errorf("update endpoint %q: %w", name, err)
+	}
+	return &e, nil
+}
+
+// Endpoints lists the endpoints by name.
+func (s *Service) Endpoints(ctx context.Context) ([]Endpoint, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT settings FROM endpoints ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list endpoints: %w", err)
+	}
+	defer rows.Close()
+	out := []Endpoint{}
+	for rows.Next() {
+		var settings string
+		if err := rows.Scan(&settings); err != nil {
+			return nil, fmt.Errorf("list endpoints: %w", err)
+		}
+		var e Endpoint
+		if err := json.Unmarshal([]byte(settings), &e); err != nil {
+			return nil, fmt.Errorf("list endpoints: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Endpoint returns one endpoint.
+func (s *Service) Endpoint(ctx context.Context, name string) (*Endpoint, error) {
+	e, err := s.endpointByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return &e.Endpoint, nil
+}
+
+// RemoveEndpoint removes an endpoint that no batch uses.
+func (s *Service) RemoveEndpoint(ctx context.Context, name string) error {
+	e, err := s.endpointByName(ctx, name)
+	if err != nil {
+		return err
+	}
+	var batches []string
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT name FROM batches WHERE source_endpoint_id = $1 OR dest_endpoint_id = $1 ORDER BY name`, e.ID)
+	if err != nil {
+		return fmt.Errorf("remove endpoint %q: %w", name, err)
+	}
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			rows.Close()
+			return fmt.Errorf("remove endpoint %q: %w", name, err)
+		}
+		batches = append(batches, b)
+	}
+	rows.Close()
+	if len(batches) > 0 {
+		return fmt.Errorf("remove endpoint %q: used by batch %s; remove the batch first: %w",
+			name, strings.Join(batches, ", "), ErrConflict)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM endpoints WHERE id = $1`, e.ID); err != nil {
+		return fmt.Errorf("remove endpoint %q: %w", name, err)
+	}
+	return nil
+}
+
+func (s *Service) endpointByName(ctx context.Context, name string) (*endpoint, error) {
+	return s.scanEndpoint(s.db.QueryRowContext(ctx,
+		`SELECT id, settings, admin_password FROM endpoints WHERE name = $1`, name), name)
+}
+
+func (s *Service) endpointByID(ctx context.Context, id int64) (*endpoint, error) {
+	return s.scanEndpoint(s.db.QueryRowContext(ctx,
+		`SELECT id, settings, admin_password FROM endpoints WHERE id = $1`, id), fmt.Sprint(id))
+}
+
+func (s *Service) scanEndpoint(row *sql.Row, name string) (*endpoint, error) {
+	var e endpoint
+	var settings, sealed string
+	err := row.Scan(&e.ID, &settings, &sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("endpoint %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read endpoint %q: %w", name, err)
+	}
+	if err := json.Unmarshal([]byte(settings), &e.Endpoint); err != nil {
+		return nil, fmt.Errorf("read endpoint %q: %w", name, err)
+	}
+	if e.adminPassword, err = s.cfg.Key.Open(sealed, endpointAD(e.Name)); err != nil {
+		return nil, fmt.Errorf("read admin password of endpoint %q (wrong secret key?): %w", e.Name, err)
+	}
+	return &e, nil
+}
+
+// login says how to log in to this endpoint for user: with the user's own
+// password, or with the admin's credentials in the endpoint's format.
+func (e *endpoint) login(user, password string) imapconn.Config {
+	cfg := imapconn.Config{
+		Addr:               net.JoinHostPort(e.Host, strconv.Itoa(e.Port)),
+		Security:           imapconn.Security(e.Security),
+		CAFile:             e.CAFile,
+		InsecureSkipVerify: e.InsecureSkipVerify,
+		User:               user,
+		Password:           password,
+	}
+	if e.AuthMechanism != "auto" {
+		cfg.Mechanism = e.AuthMechanism
+	}
+	if e.Credentials != CredentialsAdmin {
+		return cfg
+	}
+	cfg.Password = e.adminPassword
+	switch e.AdminFormat {
+	case AdminAuthzid:
+		cfg.AuthUser = e.AdminUser
+	case AdminDovecot:
+		cfg.User = user + "*" + e.AdminUser
+	case AdminExchange:
+		cfg.User = e.AdminDomain + "/" + e.AdminUser + "/" + user
+	case AdminTemplate:
+		cfg.User = strings.NewReplacer("{user}", user, "{admin}", e.AdminUser, "{domain}", e.AdminDomain).Replace(e.AdminTemplate)
+	}
+	return cfg
+}
+
+// TestEndpoint logs in as user (or, when user is empty, with the admin
+// credentials for the admin itself) and reports what the server offers.
+func (s *Service) TestEndpoint(ctx context.Context, name, user, password string) (*EndpointTest, error) {
+	e, err := s.endpointByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if user == "" {
+		if e.Credentials != CredentialsAdmin {
+			return nil, fmt.Errorf("test endpoint %q: give a user and password (the endpoint has no admin credentials): %w", name, ErrInvalid)
+		}
+		user = e.AdminUser
+	}
+	cfg := e.login(user, password)
+	if user == e.AdminUser && e.Credentials == CredentialsAdmin {
+		cfg.User, cfg.AuthUser = e.AdminUser, ""
+	}
+	cfg.ReadOnly = true
+	cfg.Side = "endpoint " + name
+	return probe(ctx, cfg, name, user)
+}
+
+// probe logs in and reads capabilities, namespaces and the folder list.
+func probe(ctx context.Context, cfg imapconn.Config, name, user string) (*EndpointTest, error) {
+	start := time.Now()
+	c, err := imapconn.Dial(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("test endpoint %q: %w", name, err)
+	}
+	defer c.Close()
+	t := &EndpointTest{Endpoint: name, User: user, Capabilities: []string{}, Namespaces: []Namespace{}}
+	for capa := range c.Caps() {
+		t.Capabilities = append(t.Capabilities, string(capa))
+	}
+	slices.Sort(t.Capabilities)
+	if c.Caps().Has(imap.CapNamespace) {
+		ns, err := c.Namespace().Wait()
+		if err != nil {
+			return nil, fmt.Errorf("test endpoint %q: namespace: %w", name, err)
+		}
+		add := func(kind string, list []imap.NamespaceDescriptor) {
+			for _, d := range list {
+				t.Namespaces = append(t.Namespaces, Namespace{Kind: kind, Prefix: d.Prefix, Separator: delim(d.Delim)})
+			}
+		}
+		add("personal", ns.Personal)
+		add("other", ns.Other)
+		add("shared", ns.Shared)
+	}
+	list, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("test endpoint %q: list folders: %w", name, err)
+	}
+	t.Folders = len(list)
+	for _, m := range list {
+		if m.Delim != 0 {
+			t.Separator = delim(m.Delim)
+			break
+		}
+	}
+	t.Elapsed = time.Since(start).Seconds()
+	return t, nil
+}
+
+func delim(r rune) string {
+	if r == 0 {
+		return ""
+	}
+	return string(r)
+}
+
+// isUniqueViolation recognises a UNIQUE constraint failure on both
+// databases, without importing their drivers' error types.
+func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
+}

@@ -1,0 +1,116 @@
+package service
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imapmigrate/imapmigrate/internal/mailsync"
+)
+
+// Metrics are the service's Prometheus figures. Labels never carry e-mail
+// addresses or folder names: a scrape must not leak who is migrated, and
+// per-user labels would explode the series count.
+type Metrics struct {
+	copied    prometheus.Counter
+	bytes     prometheus.Counter
+	skipped   *prometheus.CounterVec
+	failed    prometheus.Counter
+	passes    *prometheus.CounterVec
+	throttles prometheus.Counter
+	passTime  prometheus.Histogram
+}
+
+// NewMetrics registers the service's metrics with reg. db feeds the
+// mailboxes-by-state gauge, read at each scrape.
+func NewMetrics(reg prometheus.Registerer, db *sql.DB) *Metrics {
+	m := &Metrics{
+		copied: prometheus.NewCounter(prometheus.CounterOpts{Name: "imapmigrate_messages_copied_total",
+			Help: "Messages copied to destinations."}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "imapmigrate_bytes_copied_total",
+			Help: "Bytes of messages copied to destinations."}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "imapmigrate_items_skipped_total",
+			Help: "Items skipped, by reason, counted at each pass that skipped them."}, []string{"reason"}),
+		failed: prometheus.NewCounter(prometheus.CounterOpts{Name: "imapmigrate_items_failed_total",
+			Help: "Items that failed in a pass."}),
+		passes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "imapmigrate_passes_total",
+			Help: "Mailbox passes finished, by outcome (ok, errors, interrupted)."}, []string{"outcome"}),
+		throttles: prometheus.NewCounter(prometheus.CounterOpts{Name: "imapmigrate_throttle_events_total",
+			Help: "Answers from a server that asked to slow down ([LIMIT], [UNAVAILABLE], [INUSE])."}),
+		passTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "imapmigrate_pass_duration_seconds",
+			Help: "Duration of finished mailbox passes.", Buckets: prometheus.ExponentialBuckets(0.1, 4, 10)}),
+	}
+	reg.MustRegister(m.copied, m.bytes, m.skipped, m.failed, m.passes, m.throttles, m.passTime,
+		&stateCollector{db: db, desc: prometheus.NewDesc("imapmigrate_mailboxes",
+			"Migration users (mailboxes) by status.", []string{"status"}, nil)})
+	return m
+}
+
+// observe counts a pass: rep is nil when it did not finish.
+func (m *Metrics) observe(rep *mailsync.Report, p *progress) {
+	if m == nil {
+		return
+	}
+	if rep == nil {
+		m.passes.WithLabelValues("interrupted").Inc()
+		m.bytes.Add(float64(p.bytes()))
+		return
+	}
+	outcome := "ok"
+	if !rep.OK() {
+		outcome = "errors"
+	}
+	m.passes.WithLabelValues(outcome).Inc()
+	m.copied.Add(float64(rep.Totals.Copied))
+	m.bytes.Add(float64(rep.Totals.Bytes))
+	m.failed.Add(float64(rep.Totals.Failed))
+	for reason, n := range rep.Totals.Skipped {
+		m.skipped.WithLabelValues(reason).Add(float64(n))
+	}
+	m.passTime.Observe(rep.Finished.Sub(rep.Started).Seconds())
+}
+
+func (m *Metrics) throttled() {
+	if m != nil {
+		m.throttles.Inc()
+	}
+}
+
+// stateCollector reads the users by status from the database at scrape
+// time, so that every worker's and the server's view agree.
+type stateCollector struct {
+	db   *sql.DB
+	desc *prometheus.Desc
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts := map[string]float64{}
+	for _, st := range []string{UserQueued, UserValidating, UserSyncing, UserSynced, UserIncrementalSyncing,
+		UserCompleting, UserCompleted, UserFailed, UserStopped} {
+		counts[st] = 0
+	}
+	rows, err := c.db.QueryContext(ctx, `SELECT status, count(*) FROM batch_users GROUP BY status`)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st string
+		var n float64
+		if err := rows.Scan(&st, &n); err != nil {
+			ch <- prometheus.NewInvalidMetric(c.desc, err)
+			return
+		}
+		counts[st] = n
+	}
+	for st, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, n, st)
+	}
+}

@@ -1,0 +1,253 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/imapmigrate/imapmigrate/internal/batch"
+)
+
+// Errors the API maps to HTTP statuses.
+var (
+	ErrNotFound = errors.New("not found")     // 404
+	ErrConflict = errors.New("conflict")      // 409: exists, in use, or not allowed in this state
+	ErrInvalid  = errors.New("invalid input") // 422
+)
+
+// CSVError lists every problem found in a CSV file. It wraps ErrInvalid.
+type CSVError struct {
+	Problems []batch.Problem
+}
+
+func (e *CSVError) Error() string {
+	return fmt.Sprintf("the CSV file has %d problem(s); first: %v", len(e.Problems), e.Problems[0])
+}
+
+func (e *CSVError) Unwrap() error { return ErrInvalid }
+
+// Endpoint states one IMAP server that batches migrate from or to. Its
+// admin password is write-only: it goes in through EndpointSpec and never
+// comes out of the service.
+type Endpoint struct {
+	Name     string `json:"name"`
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	Security string `json:"security"` // tls, starttls or none
+	// AuthMechanism is "auto" (SASL PLAIN when offered, else LOGIN),
+	// "plain" or "login".
+	AuthMechanism string `json:"auth_mechanism"`
+	// Credentials is "per_user" (each user's login from the CSV) or
+	// "admin" (the admin logs in for every user, as AdminFormat says).
+	Credentials string `json:"credentials"`
+	// AdminFormat says how an admin login names the user: "authzid" (SASL
+	// PLAIN with the user as authorization identity), "dovecot"
+	// ("user*admin"), "exchange" ("Domain/Admin/User"), or "template".
+	AdminFormat string `json:"admin_format,omitempty"`
+	// AdminTemplate is the login name for AdminFormat "template", with
+	// {user}, {admin} and {domain} replaced, e.g. "{user}*{admin}".
+	AdminTemplate string `json:"admin_template,omitempty"`
+	AdminUser     string `json:"admin_user,omitempty"`
+	// AdminDomain is the Windows domain of an "exchange" admin login.
+	AdminDomain        string `json:"admin_domain,omitempty"`
+	HasAdminPassword   bool   `json:"has_admin_password"`
+	CAFile             string `json:"ca_file,omitempty"`
+	InsecureSkipVerify bool   `json:"insecure_skip_verify"`
+	// MaxConcurrentMigrations caps the mailboxes being migrated through
+	// this endpoint at once, across all workers (default 20).
+	MaxConcurrentMigrations int `json:"max_concurrent_migrations"`
+	// MaxConcurrentIncrementalSyncs caps, within that, the incremental
+	// syncs (default 10).
+	MaxConcurrentIncrementalSyncs int       `json:"max_concurrent_incremental_syncs"`
+	Created                       time.Time `json:"created"`
+}
+
+// EndpointSpec is what an admin gives to add or change an endpoint.
+// Zero fields take the defaults of Endpoint.
+type EndpointSpec struct {
+	Endpoint
+	// AdminPassword is stored encrypted. On an update, empty keeps the
+	// stored one.
+	AdminPassword string `json:"admin_password,omitempty"`
+}
+
+// EndpointTest is what `endpoint test` found on the server.
+type EndpointTest struct {
+	Endpoint     string   `json:"endpoint"`
+	User         string   `json:"user"`
+	Capabilities []string `json:"capabilities"`
+	// Namespaces lists the personal, other users' and shared namespaces
+	// as "prefix" with their separator.
+	Namespaces []Namespace `json:"namespaces"`
+	Separator  string      `json:"separator"`
+	Folders    int         `json:"folders"`
+	Elapsed    float64     `json:"elapsed_seconds"`
+}
+
+// Namespace is one IMAP namespace (RFC 2342).
+type Namespace struct {
+	Kind      string `json:"kind"` // personal, other, shared
+	Prefix    string `json:"prefix"`
+	Separator string `json:"separator"`
+}
+
+// Batch states, in Exchange's words.
+const (
+	BatchCreated          = "Created"
+	BatchSyncing          = "Syncing"
+	BatchSynced           = "Synced"
+	BatchSyncedWithErrors = "SyncedWithErrors"
+	BatchCompleting       = "Completing"
+	BatchCompleted        = "Completed"
+	BatchStopping         = "Stopping"
+	BatchStopped          = "Stopped"
+	BatchFailed           = "Failed"
+	BatchRemoving         = "Removing"
+)
+
+// Migration user states.
+const (
+	UserQueued             = "Queued"
+	UserValidating         = "Validating"
+	UserSyncing            = "Syncing"
+	UserSynced             = "Synced"
+	UserIncrementalSyncing = "IncrementalSyncing"
+	UserCompleting         = "Completing"
+	UserCompleted          = "Completed"
+	UserFailed             = "Failed"
+	UserStopped            = "Stopped"
+)
+
+// BatchOptions are the per-batch migration settings.
+type BatchOptions struct {
+	IncludeFolders []string `json:"include_folders,omitempty"`
+	ExcludeFolders []string `json:"exclude_folders,omitempty"`
+	// MaxMessageSize in bytes; 0 means the default of 35 MiB.
+	MaxMessageSize int64 `json:"max_message_size"`
+	// MaxItems per mailbox; 0 means the default of 500,000.
+	MaxItems int `json:"max_items"`
+	// ReceivedAfter, when set, leaves out messages received before it.
+	ReceivedAfter *time.Time `json:"received_after,omitempty"`
+	// CompleteAfter, when set, completes the batch at that time once it is
+	// synced.
+	CompleteAfter *time.Time `json:"complete_after,omitempty"`
+	// NotificationEmails receive reports (sent by the notification feature).
+	NotificationEmails []string `json:"notification_emails,omitempty"`
+	// IncrementalInterval between incremental syncs, in seconds; 0 means
+	// 24 hours.
+	IncrementalIntervalSeconds int64 `json:"incremental_interval_seconds"`
+}
+
+// BatchSpec is what an admin gives to create a batch.
+type BatchSpec struct {
+	Name           string       `json:"name"`
+	SourceEndpoint string       `json:"source_endpoint"`
+	DestEndpoint   string       `json:"destination_endpoint"`
+	CSV            string       `json:"csv"`
+	Options        BatchOptions `json:"options"`
+	// Start starts the batch as soon as it is created.
+	Start bool `json:"start"`
+	// DryRun validates and returns the plan without creating anything.
+	DryRun bool `json:"dry_run"`
+}
+
+// Batch is a batch with its users' figures added up.
+type Batch struct {
+	Name           string       `json:"name"`
+	SourceEndpoint string       `json:"source_endpoint"`
+	DestEndpoint   string       `json:"destination_endpoint"`
+	State          string       `json:"state"`
+	Options        BatchOptions `json:"options"`
+	Created        time.Time    `json:"created"`
+	Started        *time.Time   `json:"started,omitempty"`
+	Completed      *time.Time   `json:"completed,omitempty"`
+	// LastSync is when the last user finished a sync; NextSync when the
+	// next incremental sync is due.
+	LastSync *time.Time  `json:"last_sync,omitempty"`
+	NextSync *time.Time  `json:"next_sync,omitempty"`
+	Totals   BatchTotals `json:"totals"`
+}
+
+// BatchTotals adds up a batch's users.
+type BatchTotals struct {
+	Users        int            `json:"users"`
+	UsersByState map[string]int `json:"users_by_state"`
+	ItemsSynced  int64          `json:"items_synced"`
+	ItemsSkipped int64          `json:"items_skipped"`
+	ItemsFailed  int64          `json:"items_failed"`
+	Bytes        int64          `json:"bytes"`
+	// ItemsToCopy and ItemsCopied are the running pass's, for progress bars.
+	ItemsToCopy int64 `json:"items_to_copy"`
+	ItemsCopied int64 `json:"items_copied"`
+}
+
+// BatchPlan is what `batch create --dry-run` returns: the users a batch
+// would have, without credentials.
+type BatchPlan struct {
+	Name  string     `json:"name"`
+	Users []PlanUser `json:"users"`
+}
+
+// PlanUser is one row of a BatchPlan.
+type PlanUser struct {
+	Line            int    `json:"line"`
+	EmailAddress    string `json:"email_address"`
+	SourceLogin     string `json:"source_login"`
+	DestinationUser string `json:"destination_user"`
+	UserRoot        string `json:"user_root,omitempty"`
+}
+
+// User is one migration user (one mailbox) of a batch. Passwords never
+// appear here.
+type User struct {
+	Batch        string `json:"batch"`
+	EmailAddress string `json:"email_address"`
+	SourceUser   string `json:"source_user"`
+	DestUser     string `json:"destination_user"`
+	UserRoot     string `json:"user_root,omitempty"`
+	Status       string `json:"status"`
+	// ItemsSynced is the number of source messages at the destination.
+	ItemsSynced  int64            `json:"items_synced"`
+	ItemsSkipped int64            `json:"items_skipped"`
+	SkippedBy    map[string]int64 `json:"skipped_by_reason"`
+	ItemsFailed  int64            `json:"items_failed"`
+	Bytes        int64            `json:"bytes"`
+	// ItemsToCopy and ItemsCopied are the current (or last) pass's.
+	ItemsToCopy int64      `json:"items_to_copy"`
+	ItemsCopied int64      `json:"items_copied"`
+	LastSync    *time.Time `json:"last_successful_sync,omitempty"`
+	NextSync    *time.Time `json:"next_sync,omitempty"`
+	// Duration of the last pass, in seconds.
+	Duration  float64 `json:"duration_seconds"`
+	LastError string  `json:"last_error,omitempty"`
+	// ThrottledUntil is set while the user waits after a throttling answer.
+	ThrottledUntil *time.Time `json:"throttled_until,omitempty"`
+	Folders        []Folder   `json:"folders,omitempty"`
+	SkippedItems   []Item     `json:"skipped_items,omitempty"`
+	FailedItems    []Item     `json:"failed_items,omitempty"`
+}
+
+// Folder is one source folder's figures, from the last pass.
+type Folder struct {
+	Source      string         `json:"source"`
+	Destination string         `json:"destination,omitempty"`
+	Status      string         `json:"status"`
+	SourceCount int            `json:"source_count"`
+	DestCount   int            `json:"destination_count"`
+	Copied      int            `json:"copied"`
+	Skipped     map[string]int `json:"skipped,omitempty"`
+	Failed      int            `json:"failed"`
+	Bytes       int64          `json:"bytes"`
+	Error       string         `json:"error,omitempty"`
+}
+
+// Item is a message that was skipped or failed.
+type Item struct {
+	Folder  string    `json:"folder"`
+	UID     uint32    `json:"uid"`
+	Date    time.Time `json:"date"`
+	Subject string    `json:"subject"`
+	Size    int64     `json:"size"`
+	Reason  string    `json:"reason"`
+	Detail  string    `json:"detail,omitempty"`
+}

@@ -1,0 +1,279 @@
+// Package service is the migration service: endpoints, batches of users
+// from a CSV file, the batch lifecycle of Exchange Online's IMAP migration
+// (Created, Syncing, Synced, Completing, Completed, Stopped, ...), and the
+// workers that migrate each user's mailbox with the engine (package
+// mailsync), the same code as `imapmigrate sync`.
+//
+// How the work is spread:
+//   - Every mailbox pass (initial, incremental, final) is a River job, one
+//     per user at a time (a unique job). River runs on the same database as
+//     our tables: SQLite by default, PostgreSQL for several workers.
+//   - A job works for at most Config.JobSlice, then snoozes itself and the
+//     next slice resumes: River has no heartbeat, so a job that runs longer
+//     than RescueStuckJobsAfter would be run twice. The engine's state
+//     (copied messages, recorded after each destination OK) makes a slice
+//     cut anywhere lose and duplicate nothing.
+//   - A lease row per user, renewed while the job runs, keeps a mailbox to
+//     one worker even if River runs a job twice; counting the live leases
+//     per endpoint keeps MaxConcurrentMigrations and
+//     MaxConcurrentIncrementalSyncs across all workers (River's worker
+//     limits are per process). A job that finds no free slot snoozes.
+//   - The scheduler (in `imapmigrate serve` only) queues users that need a
+//     pass, runs incremental syncs when due, completes batches whose
+//     complete-after time has come, moves batch states along, and removes
+//     batches.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/imapmigrate/imapmigrate/internal/secret"
+	"github.com/imapmigrate/imapmigrate/internal/store"
+)
+
+// Defaults of Config.
+const (
+	DefaultWorkers     = 10
+	DefaultJobSlice    = 5 * time.Minute
+	DefaultLeaseTTL    = 30 * time.Second
+	DefaultPoll        = 2 * time.Second
+	DefaultInterval    = 24 * time.Hour
+	defaultMaxAttempts = 5
+)
+
+// Config configures a Service.
+type Config struct {
+	DB  *store.DB
+	Key *secret.Key
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Workers is how many mailboxes this process migrates at once.
+	// Defaults to DefaultWorkers.
+	Workers int
+	// Connections per side per mailbox; 0 means the engine's default.
+	Connections int
+	// JobSlice is the longest one job works on a mailbox before handing
+	// over to the next. Defaults to 5 minutes.
+	JobSlice time.Duration
+	// LeaseTTL is how long a dead worker's claim on a mailbox (and an
+	// endpoint slot) outlives it. Defaults to 30 seconds.
+	LeaseTTL time.Duration
+	// Poll is the scheduler's period. Defaults to 2 seconds.
+	Poll time.Duration
+	// Scheduler runs the scheduler in this process: true for `serve`,
+	// false for `worker`.
+	Scheduler bool
+	// NoWork makes a process that only inserts jobs and answers the API
+	// (no River workers). Used by tests.
+	NoWork bool
+	// Metrics receives figures; nil means none.
+	Metrics *Metrics
+}
+
+// Service is the running migration service. Its methods are what the REST
+// API calls.
+type Service struct {
+	cfg    Config
+	db     *sql.DB
+	pg     bool
+	log    *slog.Logger
+	queue  queue
+	holder string // names this process in leases
+
+	poke    chan struct{} // wakes the scheduler after an admin action
+	stop    context.CancelFunc
+	done    sync.WaitGroup
+	running sync.Map // user id -> context.CancelFunc of its job in this process
+}
+
+// queue is what the service uses of a River client, whichever its driver.
+type queue interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
+	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// mailboxArgs is the River job that runs passes over one user's mailbox
+// until the user needs nothing more.
+type mailboxArgs struct {
+	UserID int64 `json:"user_id"`
+}
+
+func (mailboxArgs) Kind() string { return "mailbox" }
+
+// InsertOpts: one live job per user, in the mailbox queue.
+func (mailboxArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		Queue:       "mailbox",
+		MaxAttempts: defaultMaxAttempts,
+		UniqueOpts: river.UniqueOpts{
+			ByArgs: true,
+			ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+				rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled},
+		},
+	}
+}
+
+type mailboxWorker struct {
+	river.WorkerDefaults[mailboxArgs]
+	s *Service
+}
+
+func (w *mailboxWorker) Work(ctx context.Context, job *river.Job[mailboxArgs]) error {
+	return w.s.work(ctx, job.Args.UserID, job.Attempt >= job.MaxAttempts)
+}
+
+// New prepares the service: it brings River's tables up to date and
+// builds the River client. Start runs it.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.DB == nil || cfg.Key == nil {
+		return nil, errors.New("service: no database or no secret key")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.JobSlice <= 0 {
+		cfg.JobSlice = DefaultJobSlice
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = DefaultPoll
+	}
+	host, _ := os.Hostname()
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	s := &Service{
+		cfg:    cfg,
+		db:     cfg.DB.SQL(),
+		pg:     cfg.DB.Dialect() == store.Postgres,
+		log:    cfg.Logger,
+		holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(rnd[:])),
+		poke:   make(chan struct{}, 1),
+	}
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &mailboxWorker{s: s})
+	rc := &river.Config{
+		Logger:      cfg.Logger.With("component", "river"),
+		MaxAttempts: defaultMaxAttempts,
+		// A job cuts its own work at JobSlice; these only catch a job that
+		// does not stop, and a worker that died (its jobs stay "running"
+		// until rescued).
+		JobTimeout:           2 * cfg.JobSlice,
+		RescueStuckJobsAfter: 3 * cfg.JobSlice,
+		FetchPollInterval:    time.Second,
+	}
+	if !cfg.NoWork {
+		rc.Queues = map[string]river.QueueConfig{"mailbox": {MaxWorkers: cfg.Workers}}
+		rc.Workers = workers
+	}
+	var err error
+	if s.pg {
+		s.queue, err = newQueue(ctx, riverpgxv5.New(cfg.DB.Pool()), rc)
+	} else {
+		s.queue, err = newQueue(ctx, riversqlite.New(s.db), rc)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func newQueue[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], rc *river.Config) (*river.Client[TTx], error) {
+	m, err := rivermigrate.New(driver, nil)
+	if err != nil {
+		return nil, fmt.Errorf("prepare job queue tables: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return nil, fmt.Errorf("upgrade job queue tables: %w", err)
+	}
+	c, err := river.NewClient(driver, rc)
+	if err != nil {
+		return nil, fmt.Errorf("create job queue client: %w", err)
+	}
+	return c, nil
+}
+
+var _ queue = (*river.Client[pgx.Tx])(nil)
+var _ queue = (*river.Client[*sql.Tx])(nil)
+
+// Start starts the workers and, when configured, the scheduler. They run
+// until Stop.
+func (s *Service) Start(ctx context.Context) error {
+	ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
+	if !s.cfg.NoWork {
+		if err := s.queue.Start(ctx); err != nil {
+			return fmt.Errorf("start workers: %w", err)
+		}
+	}
+	if s.cfg.Scheduler {
+		s.done.Add(1)
+		go func() {
+			defer s.done.Done()
+			s.schedule(ctx)
+		}()
+	}
+	return nil
+}
+
+// Stop stops the scheduler and the workers. Jobs still running are
+// cancelled after grace and resume elsewhere or at the next start.
+func (s *Service) Stop(grace time.Duration) error {
+	if s.stop == nil {
+		return nil
+	}
+	s.stop()
+	s.done.Wait()
+	if s.cfg.NoWork {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := s.queue.Stop(ctx); err == nil {
+		return nil
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.queue.StopAndCancel(ctx)
+}
+
+// wake asks the scheduler to run now rather than at its next tick.
+func (s *Service) wake() {
+	select {
+	case s.poke <- struct{}{}:
+	default:
+	}
+}
+
+func now() int64 { return time.Now().UnixMilli() }
+
+func fromMillis(ms sql.NullInt64) *time.Time {
+	if !ms.Valid || ms.Int64 == 0 {
+		return nil
+	}
+	t := time.UnixMilli(ms.Int64).UTC()
+	return &t
+}

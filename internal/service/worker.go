@@ -1,0 +1,448 @@
+package service
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/riverqueue/river"
+
+	"github.com/imapmigrate/imapmigrate/internal/folder"
+	"github.com/imapmigrate/imapmigrate/internal/imapconn"
+	"github.com/imapmigrate/imapmigrate/internal/mailsync"
+)
+
+// pass is the kind of sync a user needs.
+type pass int
+
+const (
+	passNone        pass = iota
+	passInitial          // Syncing → Synced
+	passIncremental      // IncrementalSyncing → Synced
+	passFinal            // Completing → Completed
+)
+
+// Why a job's context ends early.
+var (
+	errSliceOver = errors.New("job slice over")
+	errStopped   = errors.New("stopped by the admin")
+	errLeaseLost = errors.New("lease lost")
+)
+
+// next says what a user needs, given its batch's state.
+func next(b *batchRow, u *userRow, at int64) pass {
+	switch b.State {
+	case BatchSyncing, BatchSynced, BatchSyncedWithErrors:
+		switch {
+		case u.Status == UserQueued && !u.InitialDone:
+			return passInitial
+		case u.Status == UserQueued, u.Status == UserSynced && u.NextSync.Valid && u.NextSync.Int64 <= at:
+			return passIncremental
+		}
+	case BatchCompleting:
+		if u.Status == UserCompleting || u.Status == UserQueued {
+			return passFinal
+		}
+	}
+	return passNone
+}
+
+// mailboxKey names a user's migration in the engine's state.
+func mailboxKey(userID int64) string { return fmt.Sprintf("batch_users/%d", userID) }
+
+// work is one job slice on one user's mailbox: claim it, validate it the
+// first time, run the engine, and record the outcome. It returns nil when
+// the user needs nothing more for now, river.JobSnooze to come back (no
+// free slot, or the slice is over), or an error for River to retry.
+func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) error {
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM batch_users WHERE id = $1`, userID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // removed
+	}
+	if err != nil {
+		return fmt.Errorf("read user %d: %w", userID, err)
+	}
+	b, err := s.batchByID(ctx, u.BatchID)
+	if err != nil {
+		return err
+	}
+	p := next(b, u, now())
+	if p == passNone {
+		return s.setUser(ctx, u.ID, "enqueued_at = NULL")
+	}
+	src, err := s.endpointByID(ctx, b.SourceID)
+	if err != nil {
+		return err
+	}
+	dst, err := s.endpointByID(ctx, b.DestID)
+	if err != nil {
+		return err
+	}
+	log := s.log.With("batch", b.Name, "user", u.Email)
+
+	l, err := s.acquire(ctx, u.ID, src, dst, p != passInitial)
+	if errors.Is(err, errNoSlot) {
+		log.Debug("Waiting for a slot.", "reason", err)
+		return river.JobSnooze(time.Duration(2000+rand.IntN(3000)) * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("claim mailbox of %s: %w", u.Email, err)
+	}
+	defer l.release()
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	slice := time.AfterFunc(s.cfg.JobSlice, func() { cancel(errSliceOver) })
+	defer slice.Stop()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.watch(ctx, cancel, l, u.ID, b.ID)
+	}()
+	defer wg.Wait()
+	defer cancel(nil)
+
+	srcPw, err := s.cfg.Key.Open(u.sourcePassword, userAD(u.Email, "source_password"))
+	if err != nil {
+		return s.fail(ctx, u, b, fmt.Sprintf("cannot read the stored source password (wrong secret key?): %v", err))
+	}
+	dstPw, err := s.cfg.Key.Open(u.destPassword, userAD(u.Email, "dest_password"))
+	if err != nil {
+		return s.fail(ctx, u, b, fmt.Sprintf("cannot read the stored destination password (wrong secret key?): %v", err))
+	}
+	srcCfg, dstCfg := src.login(u.SourceUser, srcPw), dst.login(u.DestUser, dstPw)
+
+	// Preflight, once per user: both logins work and both servers speak
+	// IMAP4rev1. Exchange's process wants the destination mailbox to exist
+	// first; a failed destination login usually means it does not.
+	if !u.Validated {
+		if err := s.setUser(ctx, u.ID, "status = $1", UserValidating); err != nil {
+			return err
+		}
+		if msg := preflight(ctx, srcCfg, dstCfg); msg != "" {
+			if ctx.Err() != nil {
+				return s.interrupted(ctx, u, log)
+			}
+			log.Warn("User failed validation.", "err", msg)
+			return s.fail(ctx, u, b, msg)
+		}
+		if err := s.setUser(ctx, u.ID, "validated = 1"); err != nil {
+			return err
+		}
+	}
+
+	status := map[pass]string{passInitial: UserSyncing, passIncremental: UserIncrementalSyncing, passFinal: UserCompleting}[p]
+	if err := s.setUser(ctx, u.ID, "status = $1, pass_to_copy = 0, pass_copied = 0, throttled_until = NULL", status); err != nil {
+		return err
+	}
+	log.Info("Sync started.", "pass", status)
+	prog := newProgress()
+	stopFlush := s.flushProgress(ctx, u.ID, prog)
+	started := time.Now()
+	opts := mailsync.Options{
+		Source:         srcCfg,
+		Dest:           dstCfg,
+		State:          s.cfg.DB,
+		Mailbox:        mailboxKey(u.ID),
+		Folders:        folder.Rules{Include: b.Options.IncludeFolders, Exclude: b.Options.ExcludeFolders},
+		MaxMessageSize: b.Options.MaxMessageSize,
+		MaxItems:       b.Options.MaxItems,
+		Connections:    s.cfg.Connections,
+		Progress:       prog.update,
+		Logger:         log,
+	}
+	if opts.MaxMessageSize == 0 {
+		opts.MaxMessageSize = mailsync.DefaultMaxMessageSize
+	}
+	if opts.MaxItems == 0 {
+		opts.MaxItems = mailsync.DefaultMaxItems
+	}
+	if b.Options.ReceivedAfter != nil {
+		opts.ReceivedAfter = *b.Options.ReceivedAfter
+	}
+	rep, err := mailsync.Sync(ctx, opts)
+	stopFlush()
+	elapsed := time.Since(started)
+	s.cfg.Metrics.observe(rep, prog)
+
+	switch {
+	case err == nil:
+		return s.finishPass(ctx, u, b, p, rep, elapsed, log)
+	case ctx.Err() != nil:
+		return s.interrupted(ctx, u, log, prog)
+	case errors.Is(err, mailsync.ErrOverQuota):
+		return s.fail(ctx, u, b, fmt.Sprintf("the destination mailbox %s is over quota: raise the quota, then retry the failed users (%v)", dstCfg.User, err))
+	case authFailed(err):
+		return s.fail(ctx, u, b, loginAdvice(err, srcCfg, dstCfg))
+	}
+	msg := err.Error()
+	log.Warn("Sync failed; it will be retried.", "err", msg, "last_attempt", lastAttempt)
+	if lastAttempt {
+		return s.fail(ctx, u, b, msg)
+	}
+	if throttled(err) {
+		s.cfg.Metrics.throttled()
+	}
+	if err := s.setUser(ctx, u.ID, "last_error = $1, failures = failures + 1", msg); err != nil {
+		return err
+	}
+	return fmt.Errorf("sync %s: %w", u.Email, err)
+}
+
+// watch renews the lease and stops the work when the admin stops or
+// removes the batch, or when the lease is lost. It returns when ctx ends.
+func (s *Service) watch(ctx context.Context, cancel context.CancelCauseFunc, l *lease, userID, batchID int64) {
+	t := time.NewTicker(max(s.cfg.LeaseTTL/3, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ok, err := l.renew(ctx)
+		if err != nil {
+			continue // the database is busy or away; the lease lasts a while
+		}
+		if !ok {
+			cancel(errLeaseLost)
+			return
+		}
+		var state, status string
+		err = s.db.QueryRowContext(ctx, `SELECT b.state, u.status FROM batch_users u JOIN batches b ON b.id = u.batch_id
+			WHERE u.id = $1 AND b.id = $2`, userID, batchID).Scan(&state, &status)
+		if errors.Is(err, sql.ErrNoRows) || state == BatchStopping || state == BatchStopped || state == BatchRemoving || status == UserStopped {
+			cancel(errStopped)
+			return
+		}
+	}
+}
+
+// interrupted records what a cut-short pass did. A pass cut by the slice
+// (or by this process stopping) comes back as a snoozed job; one stopped
+// by the admin does not.
+func (s *Service) interrupted(ctx context.Context, u *userRow, log *slog.Logger, progs ...*progress) error {
+	cause := context.Cause(ctx)
+	db := context.WithoutCancel(ctx)
+	for _, p := range progs {
+		if err := s.setUser(db, u.ID, "bytes = bytes + $1", p.bytes()); err != nil {
+			return err
+		}
+	}
+	switch {
+	case errors.Is(cause, errStopped), errors.Is(cause, errLeaseLost):
+		log.Info("Sync interrupted.", "why", cause.Error())
+		return s.setUser(db, u.ID, "enqueued_at = NULL")
+	case errors.Is(cause, errSliceOver):
+		log.Info("Job slice over; the next one resumes.")
+		return river.JobSnooze(time.Second)
+	}
+	// This process is stopping: the job resumes at the next start or on
+	// another worker.
+	return river.JobSnooze(time.Second)
+}
+
+// finishPass records a completed pass.
+func (s *Service) finishPass(ctx context.Context, u *userRow, b *batchRow, p pass, rep *mailsync.Report, elapsed time.Duration, log *slog.Logger) error {
+	ctx = context.WithoutCancel(ctx) // the pass is done: record it whatever happens now
+	var synced int64
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sync_messages m JOIN sync_folders f ON f.id = m.folder_id
+		WHERE f.mailbox = $1`, mailboxKey(u.ID)).Scan(&synced); err != nil {
+		return fmt.Errorf("count synced items of %s: %w", u.Email, err)
+	}
+	var skipped int64
+	for _, n := range rep.Totals.Skipped {
+		skipped += int64(n)
+	}
+	details := userReport{Skipped: toItems(rep.Skipped), Failed: toItems(rep.Failed)}
+	for _, f := range rep.Folders {
+		details.Folders = append(details.Folders, Folder{Source: f.Source, Destination: f.Destination, Status: f.Status,
+			SourceCount: f.SourceCount, DestCount: f.DestCount, Copied: f.Copied, Skipped: f.Skipped, Failed: f.Failed,
+			Bytes: f.Bytes, Error: f.Error})
+	}
+	detailJSON, _ := json.Marshal(details)
+	skippedBy, _ := json.Marshal(rep.Totals.Skipped)
+	status := UserSynced
+	if p == passFinal {
+		status = UserCompleted
+	}
+	lastError := ""
+	if !rep.OK() {
+		lastError = summarize(rep)
+	}
+	at := now()
+	err := s.setUser(ctx, u.ID, `status = $1, initial_done = 1, failures = 0, items_synced = $2, items_skipped = $3,
+		skipped_by = $4, items_failed = $5, bytes = bytes + $6, pass_copied = $7, last_sync_at = $8, next_sync_at = $9,
+		enqueued_at = NULL, duration_ms = $10, last_error = $11, report = $12`,
+		status, synced, skipped, string(skippedBy), rep.Totals.Failed, rep.Totals.Bytes, rep.Totals.Copied, at,
+		at+b.interval().Milliseconds(), elapsed.Milliseconds(), lastError, string(detailJSON))
+	if err != nil {
+		return err
+	}
+	log.Info("Sync finished.", "status", status, "copied", rep.Totals.Copied, "synced", synced,
+		"skipped", skipped, "failed", rep.Totals.Failed, "seconds", elapsed.Seconds())
+	return s.settle(ctx, b.ID)
+}
+
+// summarize says in one line what went wrong in a pass that finished.
+func summarize(rep *mailsync.Report) string {
+	var parts []string
+	if n := len(rep.Failed); n > 0 {
+		it := rep.Failed[0]
+		parts = append(parts, fmt.Sprintf("%d item(s) failed, first: folder %q uid %d: %s", n, it.Folder, it.UID, it.Detail))
+	}
+	parts = append(parts, rep.Errors...)
+	return strings.Join(parts, "; ")
+}
+
+func toItems(in []mailsync.Item) []Item {
+	out := make([]Item, 0, len(in))
+	for _, it := range in {
+		out = append(out, Item{Folder: it.Folder, UID: it.UID, Date: it.Date, Subject: it.Subject, Size: it.Size,
+			Reason: it.Reason, Detail: it.Detail})
+	}
+	return out
+}
+
+// fail marks a user Failed with words an admin can act on.
+func (s *Service) fail(ctx context.Context, u *userRow, b *batchRow, msg string) error {
+	db := context.WithoutCancel(ctx)
+	if err := s.setUser(db, u.ID, "status = $1, last_error = $2, enqueued_at = NULL", UserFailed, msg); err != nil {
+		return err
+	}
+	return s.settle(db, b.ID)
+}
+
+// setUser updates a user's row: set is the SET clause with $1.. for args.
+func (s *Service) setUser(ctx context.Context, userID int64, set string, args ...any) error {
+	args = append(args, userID)
+	q := fmt.Sprintf(`UPDATE batch_users SET %s WHERE id = $%d`, set, len(args))
+	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("update user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// preflight logs in at both sides and checks the servers; it returns what
+// is wrong, in words for the admin, or "".
+func preflight(ctx context.Context, src, dst imapconn.Config) string {
+	src.ReadOnly = true
+	src.Side, dst.Side = "source", "destination"
+	for _, cfg := range []imapconn.Config{src, dst} {
+		c, err := imapconn.Dial(ctx, cfg)
+		if err != nil {
+			if authFailed(err) {
+				return loginAdvice(err, src, dst)
+			}
+			return fmt.Sprintf("validation: %v", err)
+		}
+		caps := c.Caps()
+		c.Close()
+		if !caps.Has(imap.CapIMAP4rev1) && !caps.Has(imap.CapIMAP4rev2) {
+			return fmt.Sprintf("validation: the %s server %s does not speak IMAP4rev1", cfg.Side, cfg.Addr)
+		}
+	}
+	return ""
+}
+
+// loginAdvice turns a refused login into what the admin should check.
+func loginAdvice(err error, src, dst imapconn.Config) string {
+	var ie *imapconn.Error
+	side := "source"
+	if errors.As(err, &ie) && ie.Side == "destination" {
+		side = "destination"
+	}
+	if side == "source" {
+		return fmt.Sprintf("the source server refused the login of %s: check UserName and Password in the CSV, or the source endpoint's admin credentials (%v)", src.User, err)
+	}
+	return fmt.Sprintf("the destination server refused the login of %s: the mailbox may not exist yet (create it before migrating), or the destination credentials are wrong (%v)", dst.User, err)
+}
+
+// authFailed recognises a login refused for good: wrong credentials or
+// no such mailbox.
+func authFailed(err error) bool {
+	kind, ok := imapconn.KindOf(err)
+	return ok && kind == imapconn.KindAuth && !throttled(err)
+}
+
+// throttled recognises a login refused for now rather than for good.
+func throttled(err error) bool {
+	var ie *imap.Error
+	if !errors.As(err, &ie) {
+		return false
+	}
+	return ie.Code == imap.ResponseCodeLimit || ie.Code == imap.ResponseCodeUnavailable || ie.Code == imap.ResponseCodeInUse
+}
+
+// progress adds up the engine's per-folder progress for the user's row.
+type progress struct {
+	mu      sync.Mutex
+	folders map[string]mailsync.Progress
+}
+
+func newProgress() *progress { return &progress{folders: map[string]mailsync.Progress{}} }
+
+func (p *progress) update(f mailsync.Progress) {
+	p.mu.Lock()
+	p.folders[f.Folder] = f
+	p.mu.Unlock()
+}
+
+func (p *progress) totals() (toCopy, done int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range p.folders {
+		toCopy += int64(f.Total)
+		done += int64(f.Done)
+	}
+	return toCopy, done
+}
+
+func (p *progress) bytes() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var n int64
+	for _, f := range p.folders {
+		n += f.Bytes
+	}
+	return n
+}
+
+// flushProgress writes the pass's progress to the user's row every
+// second until the returned function is called.
+func (s *Service) flushProgress(ctx context.Context, userID int64, p *progress) func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			case <-t.C:
+			}
+			toCopy, copied := p.totals()
+			s.setUser(ctx, userID, "pass_to_copy = $1, pass_copied = $2", toCopy, copied)
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+		toCopy, copied := p.totals()
+		s.setUser(context.WithoutCancel(ctx), userID, "pass_to_copy = $1, pass_copied = $2", toCopy, copied)
+	}
+}
