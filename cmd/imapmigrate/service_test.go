@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +84,9 @@ func newSite(t *testing.T, database string, extraEnv ...string) *site {
 			p.cmd.Wait()
 			if t.Failed() {
 				t.Logf("%s output (tail):\n%s", name, tailLines(p.out.String(), 40))
+				if dir := os.Getenv("IMAPMIGRATE_TEST_LOGS"); dir != "" {
+					os.WriteFile(filepath.Join(dir, name+".log"), []byte(p.out.String()), 0o644)
+				}
 			}
 		}
 	})
@@ -366,4 +371,92 @@ func TestServeBatchFromTheCLI(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	m.checkUser(t, 2) // the mail stays
+}
+
+// TestWorkersSharePostgres runs serve and two workers on one PostgreSQL
+// database, kills a worker in the middle of a mailbox, and checks what
+// the source server saw: never more mailboxes at once than the endpoint's
+// cap, never one mailbox by two workers at once; and at the end every
+// message once at the destination.
+func TestWorkersSharePostgres(t *testing.T) {
+	const users, srcCap = 10, 3
+	m := startMailUsers(t, users, func(i int) []testserver.Message {
+		return testserver.Corpus(testserver.CorpusOptions{Seed: int64(i), Messages: 150,
+			Folders: []string{"INBOX", "Sent"}, MinSize: 2000, MaxSize: 8000})
+	})
+	// The source is reached through a link with a 20 ms round trip, so that
+	// a mailbox takes long enough to be caught mid-way, and through a
+	// proxy that watches the logins.
+	logins := testserver.StartLoginCounter(t, testserver.StartDelayProxy(t, m.src.Addr, 10*time.Millisecond))
+
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i * 7)
+	}
+	s := newSite(t, testserver.StartPostgres(t), "IMAPMIGRATE_CONNECTIONS=1")
+	// Every process must open the same sealed passwords: one key for all.
+	s.env = append(s.env, "IMAPMIGRATE_SECRET_KEY="+base64.StdEncoding.EncodeToString(key))
+	// serve only answers and schedules: the two workers do the work.
+	s.env = append(s.env, "IMAPMIGRATE_WORKERS=0")
+	s.serve()
+	s.env = append(s.env, "IMAPMIGRATE_WORKERS=2")
+	w1 := s.start("worker1", "worker")
+	s.start("worker2", "worker")
+
+	host, port := hostPort(t, logins.Addr())
+	s.must("endpoint", "add", "src", "--host", host, "--port", port, "--security", "none",
+		"--max-concurrent-migrations", strconv.Itoa(srcCap), "--max-concurrent-incremental-syncs", "2")
+	host, port = hostPort(t, m.dst.Addr)
+	s.must("endpoint", "add", "dst", "--host", host, "--port", port, "--security", "none")
+	csvPath := filepath.Join(t.TempDir(), "users.csv")
+	os.WriteFile(csvPath, []byte(m.csv), 0o600)
+	s.must("batch", "create", "big", "--source-endpoint", "src", "--dest-endpoint", "dst", "--csv", csvPath, "--start")
+
+	// Kill worker 1 with SIGKILL as soon as it is copying a mailbox.
+	started := regexp.MustCompile(`msg="Sync started." batch=big user=(\S+)`)
+	deadline := time.Now().Add(time.Minute)
+	var victim string
+	for victim == "" {
+		if m := started.FindStringSubmatch(w1.out.String()); m != nil {
+			victim = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("worker 1 never started a mailbox:\n%s", w1.out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	s.stop("worker1", syscall.SIGKILL)
+	killed := time.Now()
+	if strings.Contains(w1.out.String(), "Sync finished.\" batch=big user="+victim) {
+		t.Fatalf("worker 1 finished %s before it was killed: the test needs a slower mailbox", victim)
+	}
+
+	// Its mailbox is taken over once its lease and its job time out.
+	b := s.waitBatch("big", 4*time.Minute, service.BatchSynced, service.BatchSyncedWithErrors, service.BatchFailed)
+	if b.State != service.BatchSynced {
+		t.Errorf("batch %s; want Synced", b.State)
+	}
+	for u, got := range s.users("big") {
+		if got.Status != service.UserSynced || got.ItemsSynced != int64(m.count[u]) {
+			t.Errorf("%s: %s with %d items synced; want Synced with %d", u, got.Status, got.ItemsSynced, m.count[u])
+		}
+	}
+	for i := 1; i <= users; i++ {
+		m.checkUser(t, i)
+	}
+	// The victim's mailbox logged in again on another worker: validation,
+	// the killed pass, and the pass that took over.
+	if n := logins.Logins()[victim]; n < 3 {
+		t.Errorf("%s: %d logins at the source; want a new pass after the kill", victim, n)
+	}
+	t.Logf("%s was taken over and the batch synced %v after the kill", victim, time.Since(killed).Round(time.Second))
+	if got := logins.MaxConcurrentUsers(); got > srcCap || got < 2 {
+		t.Errorf("the source saw up to %d mailboxes at once; want at most the cap of %d (and some concurrency)", got, srcCap)
+	}
+	for u, n := range logins.MaxConcurrentPerUser() {
+		if n > 1 {
+			t.Errorf("%s was open %d times at once at the source (one connection per mailbox): two workers on one mailbox", u, n)
+		}
+	}
+	t.Logf("source: at most %d mailboxes at once; logins %v", logins.MaxConcurrentUsers(), logins.Logins())
 }

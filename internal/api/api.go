@@ -3,9 +3,10 @@
 //
 // Every route but GET /api/v1/health needs "Authorization: Bearer <token>".
 // Errors come back as {"error": "..."} with a status from one table
-// (statusOf): the service's kinds (not found, conflict, invalid input) say
-// what went wrong in the service's words, anything else is logged and shown
-// as "internal error". Passwords go in (endpoint admin passwords, CSV
+// (statusOf): the service's kinds (not found, conflict, invalid input, and
+// 502 Bad Gateway for an IMAP server that refused or could not be reached)
+// say what went wrong in the service's words, anything else is logged and
+// shown as "internal error". Passwords go in (endpoint admin passwords, CSV
 // files) but never come out, and request bodies are never logged.
 package api
 
@@ -108,6 +109,9 @@ var statusCodes = []struct {
 	{service.ErrNotFound, http.StatusNotFound},
 	{service.ErrConflict, http.StatusConflict},
 	{service.ErrInvalid, http.StatusUnprocessableEntity},
+	// Before the context kinds: an IMAP server that timed out is the
+	// server's doing, and its words say more than "timed out".
+	{service.ErrRemote, http.StatusBadGateway},
 	{errBadRequest, http.StatusBadRequest},
 	{errTooLarge, http.StatusRequestEntityTooLarge},
 	{errUnauthorized, http.StatusUnauthorized},

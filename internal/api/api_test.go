@@ -84,6 +84,12 @@ func TestErrorStatuses(t *testing.T) {
 		{"Conflict", fmt.Errorf("start batch: it is Completed: %w", service.ErrConflict), 409, "start batch: it is Completed: conflict"},
 		{"Invalid", fmt.Errorf("bad option: %w", service.ErrInvalid), 422, "bad option: invalid input"},
 		{"CSV", fmt.Errorf("create batch: %w", &service.CSVError{Problems: []batch.Problem{{Line: 2, Message: "x"}}}), 422, "create batch: the CSV file has 1 problem(s); first: line 2: x"},
+		{"CSVNoProblems", &service.CSVError{}, 422, "the CSV file has problems"},
+		{"Remote", fmt.Errorf("test endpoint %q: endpoint old 127.0.0.1:1143: login as alice: imap: NO [AUTHENTICATIONFAILED] Authentication failed.: %w", "old", service.ErrRemote),
+			502, `test endpoint "old": endpoint old 127.0.0.1:1143: login as alice: imap: NO [AUTHENTICATIONFAILED] Authentication failed.: imap server refused or unreachable`},
+		// An IMAP server that timed out is the server's doing, not ours.
+		{"RemoteTimeout", fmt.Errorf("test endpoint %q: connect for alice: %w: %w", "old", context.DeadlineExceeded, service.ErrRemote),
+			502, `test endpoint "old": connect for alice: context deadline exceeded: imap server refused or unreachable`},
 		{"Canceled", fmt.Errorf("list: %w", context.Canceled), 499, "request canceled"},
 		{"Timeout", fmt.Errorf("list: %w", context.DeadlineExceeded), 503, "timed out"},
 		{"Internal", errors.New("open /var/lib/imapmigrate/db: disk full"), 500, "internal error"},

@@ -42,6 +42,9 @@ type Error struct {
 	Message string
 	// Problems lists every bad row of a CSV file (status 422).
 	Problems []batch.Problem
+	// api is set when the body was the API's own error: a 502 from a
+	// proxy in front of the server is not an IMAP server's answer.
+	api bool
 }
 
 func (e *Error) Error() string {
@@ -64,6 +67,10 @@ func (e *Error) Unwrap() error {
 			return &service.CSVError{Problems: e.Problems}
 		}
 		return service.ErrInvalid
+	case http.StatusBadGateway:
+		if e.api {
+			return service.ErrRemote
+		}
 	}
 	return nil
 }
@@ -123,7 +130,7 @@ func (c *Client) do(ctx context.Context, method, path string, in any) (int, []by
 		apiErr := &Error{Status: resp.StatusCode}
 		var eb api.ErrorBody
 		if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
-			apiErr.Message, apiErr.Problems = eb.Error, eb.Problems
+			apiErr.Message, apiErr.Problems, apiErr.api = eb.Error, eb.Problems, true
 		} else {
 			// Not our server, or a proxy in front of it: show what it said.
 			apiErr.Message = strings.TrimSpace(fmt.Sprintf("server answered %s: %s", resp.Status, truncate(string(b), 200)))

@@ -123,6 +123,7 @@ func TestClientErrorKinds(t *testing.T) {
 		{"NotFound", fmt.Errorf("batch %q: %w", "x", service.ErrNotFound), 404, service.ErrNotFound},
 		{"Conflict", fmt.Errorf("start: %w", service.ErrConflict), 409, service.ErrConflict},
 		{"Invalid", fmt.Errorf("bad: %w", service.ErrInvalid), 422, service.ErrInvalid},
+		{"Remote", fmt.Errorf("test endpoint %q: endpoint old 127.0.0.1:1143: connect for alice: dial tcp 127.0.0.1:1143: connect: connection refused: %w", "old", service.ErrRemote), 502, service.ErrRemote},
 		{"Internal", errors.New("disk full"), 500, nil},
 	}
 	for _, tc := range tests {
@@ -141,6 +142,22 @@ func TestClientErrorKinds(t *testing.T) {
 				t.Errorf("Batches() = %q; want internal error", err)
 			}
 		})
+	}
+}
+
+// TestClientProxyBadGateway: a proxy's 502, when the imapmigrate server
+// behind it is down, is not an IMAP server's refusal.
+func TestClientProxyBadGateway(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		fmt.Fprint(w, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+	}))
+	t.Cleanup(srv.Close)
+	_, err := New(srv.URL, testToken).Batches(context.Background())
+	var ae *Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusBadGateway || errors.Is(err, service.ErrRemote) {
+		t.Errorf("Batches() through a proxy answering 502 = %v; want an *Error with status 502, not ErrRemote", err)
 	}
 }
 

@@ -151,8 +151,9 @@ func defaultDataDir() (string, error) {
 
 // fail turns an error into the exit code of the command line contract: 2
 // for input the server refused (every CSV problem printed on its own
-// line), 3 when the server cannot be reached, 4 when it refuses the token,
-// 1 for anything else, with the server's message.
+// line), 3 when the server cannot be reached or an IMAP server behind it
+// refused or could not be reached, 4 when it refuses the token, 1 for
+// anything else, with the server's message.
 func (rc *remote) fail(err error) error {
 	var (
 		ee     *exitError
@@ -172,6 +173,10 @@ func (rc *remote) fail(err error) error {
 		return exitf(ExitUsage, "the CSV file has %d problem(s), listed above; fix them all and run the command again", len(csvErr.Problems))
 	case errors.Is(err, service.ErrInvalid):
 		return exitf(ExitUsage, "%w", err)
+	case errors.Is(err, service.ErrRemote):
+		// The message quotes an IMAP server, which may send any byte but
+		// CR and LF: keep its escape sequences off the terminal.
+		return &exitError{code: ExitConnect, err: cleanError{err}}
 	case errors.As(err, &apiErr) && apiErr.Status == 401:
 		return exitf(ExitAuth, "the server at %s refused the API token read from %s: %w", rc.server, rc.tokenFrom, err)
 	}
@@ -219,6 +224,12 @@ func clean(s string) string {
 		return r
 	}, s)
 }
+
+// cleanError is err with its message cleaned for a terminal.
+type cleanError struct{ err error }
+
+func (e cleanError) Error() string { return clean(e.err.Error()) }
+func (e cleanError) Unwrap() error { return e.err }
 
 // orDash is s, or "-" for an empty cell.
 func orDash(s string) string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -312,6 +313,12 @@ func TestRemoteExitCodes(t *testing.T) {
 			csv := rb.file(t, "bad.csv", "EmailAddress,UserName,Password\nok@example.com,ok,pw\nbob@,bob,pw\ncarol,carol,\n")
 			return []string{"batch", "create", "b", "--source-endpoint", "old", "--dest-endpoint", "new", "--csv", csv}
 		}, ExitUsage, []string{"line 3: EmailAddress \"bob@\": missing domain\nline 4: EmailAddress \"carol\": missing domain\nline 4: Password is empty\n", "3 problem(s)"}},
+		{"IMAPServerRefused", func(t *testing.T, rb *remoteBundle) []string {
+			// A server may put escape sequences in its answer text.
+			rb.fake.Fail(fmt.Errorf("test endpoint %q: endpoint old 127.0.0.1:1143: login as alice: imap: NO [AUTHENTICATIONFAILED] Authentication\x1b[2J failed.: %w", "old", service.ErrRemote))
+			t.Setenv("IMAPMIGRATE_TEST_PASSWORD", "pw")
+			return []string{"endpoint", "test", "old", "--user", "alice"}
+		}, ExitConnect, []string{`imapmigrate: test endpoint "old": endpoint old 127.0.0.1:1143: login as alice: imap: NO [AUTHENTICATIONFAILED] Authentication [2J failed.`}},
 		{"Internal", func(t *testing.T, rb *remoteBundle) []string {
 			rb.fake.Fail(errors.New("database is locked"))
 			return []string{"batch", "list"}
@@ -350,6 +357,9 @@ func TestRemoteExitCodes(t *testing.T) {
 				if w = strings.ReplaceAll(w, "DIR", rb.dir); !strings.Contains(errOut, w) {
 					t.Errorf("imapmigrate %s: stderr lacks %q:\n%s", strings.Join(args, " "), w, errOut)
 				}
+			}
+			if strings.ContainsRune(errOut, 0x1b) {
+				t.Errorf("imapmigrate %s: stderr has an escape character: %q", strings.Join(args, " "), errOut)
 			}
 		})
 	}

@@ -45,7 +45,7 @@ By default everything lives in the data directory: the SQLite database, the
 key that encrypts stored passwords (secret.key) and the admin token
 (admin.token), created at first start. With --database postgres://... the
 queue and the tables are in PostgreSQL, and 'imapmigrate worker' processes on
-other machines share the work.
+other machines share the work (--workers 0 leaves all of it to them).
 
 Settings come from --config FILE (TOML), then IMAPMIGRATE_* variables, then
 flags. GET /healthz answers without a token; GET /metrics serves Prometheus
@@ -121,7 +121,7 @@ func runService(ctx context.Context, stderr io.Writer, configFile string, getenv
 	svc, err := service.New(ctx, service.Config{
 		DB: db, Key: key, Logger: log, Workers: cfg.Workers, Connections: cfg.Connections,
 		JobSlice: cfg.JobSlice.Duration, LeaseTTL: cfg.LeaseTTL.Duration, Poll: cfg.Poll.Duration,
-		Scheduler: serve, Metrics: service.NewMetrics(reg, db.SQL()),
+		Scheduler: serve, NoWork: cfg.Workers == 0, Metrics: service.NewMetrics(reg, db.SQL()),
 	})
 	if err != nil {
 		return exitf(ExitInternal, "%v", err)

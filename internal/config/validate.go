@@ -18,7 +18,7 @@ const (
 	minLeaseTTL = 3 * time.Second
 )
 
-// Validate returns every problem (workers >= 1, connections 1..32,
+// Validate returns every problem (workers >= 1, or 0 with PostgreSQL, connections 1..32,
 // job_slice >= 5s, lease_ttl >= 3s, poll > 0, log format/level known,
 // database scheme sqlite-file or postgres), so an admin fixes them in one
 // go. Each error starts with the key it is about. Nil means valid.
@@ -42,8 +42,8 @@ func (c Config) Validate() []error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen", "%q is not host:port (for example 127.0.0.1:8080)", c.Listen)
 	}
-	if c.Workers < 1 {
-		add("workers", "%d; it must be at least 1", c.Workers)
+	if c.Workers < 0 || (c.Workers == 0 && !c.IsPostgres()) {
+		add("workers", "%d; it must be at least 1 (0 only with PostgreSQL, for a serve that leaves the work to workers)", c.Workers)
 	}
 	if c.Connections < 1 || c.Connections > maxConnections {
 		add("connections", "%d; it must be between 1 and %d", c.Connections, maxConnections)

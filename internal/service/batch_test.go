@@ -32,7 +32,7 @@ func testBatchLifecycle(t *testing.T, pg bool) {
 
 	// Dry run: the plan, nothing created.
 	_, plan, err := b.svc.CreateBatch(ctx, service.BatchSpec{Name: "b1", SourceEndpoint: "src", DestEndpoint: "dst",
-		CSV: csvFor(1, n, wrong), DryRun: true})
+		CSV: b.csv(1, n, wrong), DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func testBatchLifecycle(t *testing.T, pg bool) {
 	}
 
 	if _, _, err := b.svc.CreateBatch(ctx, service.BatchSpec{Name: "b1", SourceEndpoint: "src", DestEndpoint: "dst",
-		CSV: csvFor(1, n, wrong), Start: true}); err != nil {
+		CSV: b.csv(1, n, wrong), Start: true}); err != nil {
 		t.Fatal(err)
 	}
 	bt := b.waitBatch("b1", 2*time.Minute, service.BatchSyncedWithErrors, service.BatchSynced, service.BatchFailed)

@@ -314,6 +314,8 @@ func (e *endpoint) login(user, password string) imapconn.Config {
 
 // TestEndpoint logs in as user (or, when user is empty, with the admin
 // credentials for the admin itself) and reports what the server offers.
+// A refused login or an unreachable server is ErrRemote, in the server's
+// words.
 func (s *Service) TestEndpoint(ctx context.Context, name, user, password string) (*EndpointTest, error) {
 	e, err := s.endpointByName(ctx, name)
 	if err != nil {
@@ -335,13 +337,22 @@ func (s *Service) TestEndpoint(ctx context.Context, name, user, password string)
 }
 
 // probe logs in and reads capabilities, namespaces and the folder list.
+// Its errors are ErrRemote, with the server's words, unless ctx ended
+// (the caller went away: not the server's doing).
 func probe(ctx context.Context, cfg imapconn.Config, name, user string) (*EndpointTest, error) {
+	fail := func(op string, err error) error {
+		if ctx.Err() == nil {
+			err = &remoteError{err}
+		}
+		return fmt.Errorf("test endpoint %q: %s%w", name, op, err)
+	}
 	start := time.Now()
 	c, err := imapconn.Dial(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("test endpoint %q: %w", name, err)
+		return nil, fail("", err) // an *imapconn.Error names side, address and user
 	}
 	defer c.Close()
+	at := fmt.Sprintf(" at %s for %s: ", cfg.Addr, cfg.User)
 	t := &EndpointTest{Endpoint: name, User: user, Capabilities: []string{}, Namespaces: []Namespace{}}
 	for capa := range c.Caps() {
 		t.Capabilities = append(t.Capabilities, string(capa))
@@ -350,7 +361,7 @@ func probe(ctx context.Context, cfg imapconn.Config, name, user string) (*Endpoi
 	if c.Caps().Has(imap.CapNamespace) {
 		ns, err := c.Namespace().Wait()
 		if err != nil {
-			return nil, fmt.Errorf("test endpoint %q: namespace: %w", name, err)
+			return nil, fail("namespace"+at, err)
 		}
 		add := func(kind string, list []imap.NamespaceDescriptor) {
 			for _, d := range list {
@@ -363,7 +374,7 @@ func probe(ctx context.Context, cfg imapconn.Config, name, user string) (*Endpoi
 	}
 	list, err := c.List("", "*", nil).Collect()
 	if err != nil {
-		return nil, fmt.Errorf("test endpoint %q: list folders: %w", name, err)
+		return nil, fail("list folders"+at, err)
 	}
 	t.Folders = len(list)
 	for _, m := range list {

@@ -13,7 +13,18 @@ var (
 	ErrNotFound = errors.New("not found")     // 404
 	ErrConflict = errors.New("conflict")      // 409: exists, in use, or not allowed in this state
 	ErrInvalid  = errors.New("invalid input") // 422
+	// ErrRemote: an IMAP server refused (a login, a command) or could not
+	// be reached. The error's message is for the admin: it names the side,
+	// the address and the user, and quotes the server (502).
+	ErrRemote = errors.New("imap server refused or unreachable")
 )
+
+// remoteError marks an error as the IMAP server's doing without changing
+// its message: errors.Is finds both ErrRemote and the cause.
+type remoteError struct{ err error }
+
+func (e *remoteError) Error() string   { return e.err.Error() }
+func (e *remoteError) Unwrap() []error { return []error{e.err, ErrRemote} }
 
 // CSVError lists every problem found in a CSV file. It wraps ErrInvalid.
 type CSVError struct {
@@ -21,6 +32,9 @@ type CSVError struct {
 }
 
 func (e *CSVError) Error() string {
+	if len(e.Problems) == 0 {
+		return "the CSV file has problems"
+	}
 	return fmt.Sprintf("the CSV file has %d problem(s); first: %v", len(e.Problems), e.Problems[0])
 }
 

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -109,13 +110,16 @@ func (s *Service) completeDue(ctx context.Context) error {
 // of completing batches.
 func (s *Service) enqueue(ctx context.Context) error {
 	at := now()
+	// Users left Validating or Syncing by a worker that died are queued
+	// again too: their job, if it still exists, absorbs the insert.
 	rows, err := s.db.QueryContext(ctx, `SELECT u.id FROM batch_users u JOIN batches b ON b.id = u.batch_id
-		WHERE ((b.state IN ($1, $2, $3) AND (u.status = $4 OR (u.status = $5 AND u.next_sync_at <= $6)))
-			OR (b.state = $7 AND u.status IN ($4, $8)))
+		WHERE ((b.state IN ($1, $2, $3) AND (u.status IN ($4, $10, $11, $12) OR (u.status = $5 AND u.next_sync_at <= $6)))
+			OR (b.state = $7 AND u.status IN ($4, $8, $10, $11, $12)))
 		AND (u.enqueued_at IS NULL OR u.enqueued_at < $9)
 		ORDER BY u.id LIMIT 1000`,
 		BatchSyncing, BatchSynced, BatchSyncedWithErrors, UserQueued, UserSynced, at,
-		BatchCompleting, UserCompleting, at-requeueAfter.Milliseconds())
+		BatchCompleting, UserCompleting, at-requeueAfter.Milliseconds(),
+		UserValidating, UserSyncing, UserIncrementalSyncing)
 	if err != nil {
 		return fmt.Errorf("find users to sync: %w", err)
 	}
@@ -242,5 +246,23 @@ func (s *Service) remove(ctx context.Context, batchID int64) error {
 		return fmt.Errorf("remove batch %q: %w", b.Name, err)
 	}
 	s.log.Info("Batch removed.", "batch", b.Name)
+	if !s.pg {
+		s.checkpoint(ctx, b.Name)
+	}
 	return nil
+}
+
+// checkpoint empties SQLite's WAL after a batch is removed: it still holds
+// the pages of the batch's users, sealed passwords included. The store
+// opens the file with secure_delete, so the database itself keeps none.
+func (s *Service) checkpoint(ctx context.Context, batch string) {
+	var busy, frames, done int
+	err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
+	if err == nil && busy != 0 {
+		err = errors.New("the database is busy")
+	}
+	if err != nil {
+		s.log.Warn("Could not empty the database's WAL after removing a batch; the removed users' sealed passwords stay in it until the next checkpoint.",
+			"batch", batch, "err", err)
+	}
 }

@@ -80,8 +80,8 @@ type Config struct {
 	// Scheduler runs the scheduler in this process: true for `serve`,
 	// false for `worker`.
 	Scheduler bool
-	// NoWork makes a process that only inserts jobs and answers the API
-	// (no River workers). Used by tests.
+	// NoWork makes a process that only answers the API and schedules,
+	// leaving the mailboxes to `imapmigrate worker` processes.
 	NoWork bool
 	// Metrics receives figures; nil means none.
 	Metrics *Metrics

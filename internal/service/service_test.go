@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/imapmigrate/imapmigrate/internal/secret"
 	"github.com/imapmigrate/imapmigrate/internal/service"
 	"github.com/imapmigrate/imapmigrate/internal/store"
@@ -28,34 +30,51 @@ type bundle struct {
 	src, dst *testserver.Dovecot
 	svc      *service.Service
 	db       *store.DB
+	dsn      string // the SQLite file or the PostgreSQL URL
 	logs     *syncBuffer
 	corpus   map[string][]testserver.Message
+	password map[string]string // source user (u01...) → password
+	pwPrefix string
+	// metrics is the registry of the running service's Metrics.
+	metrics *prometheus.Registry
 }
 
 type setupOpts struct {
-	users        int    // source users u01..uNN with password pwNN
+	users        int    // source users u01..uNN with password pwNN (see passwordPrefix)
 	missingDest  string // a user without a destination mailbox
 	postgres     bool
 	srcCap       int
 	workers      int
 	messagesBase int
+	// passwordPrefix replaces "pw" in the source users' passwords.
+	passwordPrefix string
+	// adminPassword is the destination's master password, given to the
+	// dst endpoint. Defaults to "master secret".
+	adminPassword string
 }
 
 func setup(t *testing.T, o setupOpts) *bundle {
 	t.Helper()
 	ctx := t.Context()
+	if o.passwordPrefix == "" {
+		o.passwordPrefix = "pw"
+	}
+	if o.adminPassword == "" {
+		o.adminPassword = "master secret"
+	}
 	srcUsers, dstUsers := map[string]string{}, map[string]string{}
 	for i := 1; i <= o.users; i++ {
 		u := fmt.Sprintf("u%02d", i)
-		srcUsers[u] = fmt.Sprintf("pw%02d", i)
+		srcUsers[u] = fmt.Sprintf("%s%02d", o.passwordPrefix, i)
 		if u != o.missingDest {
 			dstUsers[u+"@example.com"] = "dest-" + u
 		}
 	}
 	src := testserver.StartDovecot(t, testserver.DovecotConfig{Users: srcUsers})
-	dst := testserver.StartDovecot(t, testserver.DovecotConfig{Users: dstUsers, MasterUser: "admin", MasterPassword: "master secret"})
+	dst := testserver.StartDovecot(t, testserver.DovecotConfig{Users: dstUsers, MasterUser: "admin", MasterPassword: o.adminPassword})
 
-	b := &bundle{t: t, ctx: ctx, src: src, dst: dst, logs: &syncBuffer{}, corpus: map[string][]testserver.Message{}}
+	b := &bundle{t: t, ctx: ctx, src: src, dst: dst, logs: &syncBuffer{}, corpus: map[string][]testserver.Message{},
+		password: srcUsers, pwPrefix: o.passwordPrefix}
 	for i := 1; i <= o.users; i++ {
 		u := fmt.Sprintf("u%02d", i)
 		msgs := testserver.Corpus(testserver.CorpusOptions{Seed: int64(i), Messages: o.messagesBase + i,
@@ -75,7 +94,7 @@ func setup(t *testing.T, o setupOpts) *bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	b.db = db
+	b.db, b.dsn = db, dsn
 	b.svc = b.startService(o.workers)
 
 	add := func(name, addr string, spec service.EndpointSpec) {
@@ -88,7 +107,7 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	}
 	add("src", src.Addr, service.EndpointSpec{Endpoint: service.Endpoint{MaxConcurrentMigrations: o.srcCap}})
 	add("dst", dst.Addr, service.EndpointSpec{Endpoint: service.Endpoint{Credentials: service.CredentialsAdmin,
-		AdminFormat: service.AdminAuthzid, AdminUser: "admin"}, AdminPassword: "master secret"})
+		AdminFormat: service.AdminAuthzid, AdminUser: "admin"}, AdminPassword: o.adminPassword})
 	return b
 }
 
@@ -103,9 +122,11 @@ func (b *bundle) startService(workers int) *service.Service {
 	if err != nil {
 		b.t.Fatal(err)
 	}
+	b.metrics = prometheus.NewRegistry()
 	svc, err := service.New(b.ctx, service.Config{
 		DB: b.db, Key: key, Workers: workers, Connections: 2, Scheduler: true,
-		Poll: 100 * time.Millisecond, LeaseTTL: 3 * time.Second, JobSlice: time.Minute,
+		Metrics: service.NewMetrics(b.metrics, b.db.SQL()),
+		Poll:    100 * time.Millisecond, LeaseTTL: 3 * time.Second, JobSlice: time.Minute,
 		Logger: slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
@@ -119,14 +140,14 @@ func (b *bundle) startService(workers int) *service.Service {
 }
 
 // csv writes a batch CSV for users first..last, with the given wrong
-// passwords.
-func csvFor(first, last int, wrong map[int]bool) string {
+// passwords (the prefix, then "wrong").
+func (b *bundle) csv(first, last int, wrong map[int]bool) string {
 	var sb strings.Builder
 	sb.WriteString("EmailAddress,UserName,Password\n")
 	for i := first; i <= last; i++ {
-		pw := fmt.Sprintf("pw%02d", i)
+		pw := b.password[fmt.Sprintf("u%02d", i)]
 		if wrong[i] {
-			pw = "wrong"
+			pw = b.pwPrefix + "wrong"
 		}
 		fmt.Fprintf(&sb, "u%02d@example.com,u%02d,%s\n", i, i, pw)
 	}
@@ -169,7 +190,7 @@ func (b *bundle) user(email string) *service.User {
 // message, with its bytes, flags and date.
 func (b *bundle) checkMirrored(user string) {
 	b.t.Helper()
-	srcSnap, err := testserver.Take(b.ctx, b.src.Addr, user, "pw"+user[1:])
+	srcSnap, err := testserver.Take(b.ctx, b.src.Addr, user, b.password[user])
 	if err != nil {
 		b.t.Fatal(err)
 	}

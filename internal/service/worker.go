@@ -37,18 +37,20 @@ var (
 	errLeaseLost = errors.New("lease lost")
 )
 
-// next says what a user needs, given its batch's state.
+// next says what a user needs, given its batch's state. A user left
+// Validating or Syncing by a worker that died needs its pass still.
 func next(b *batchRow, u *userRow, at int64) pass {
+	unfinished := u.Status == UserQueued || u.Status == UserValidating || u.Status == UserSyncing || u.Status == UserIncrementalSyncing
 	switch b.State {
 	case BatchSyncing, BatchSynced, BatchSyncedWithErrors:
 		switch {
-		case u.Status == UserQueued && !u.InitialDone:
+		case unfinished && !u.InitialDone:
 			return passInitial
-		case u.Status == UserQueued, u.Status == UserSynced && u.NextSync.Valid && u.NextSync.Int64 <= at:
+		case unfinished, u.Status == UserSynced && u.NextSync.Valid && u.NextSync.Int64 <= at:
 			return passIncremental
 		}
 	case BatchCompleting:
-		if u.Status == UserCompleting || u.Status == UserQueued {
+		if unfinished || u.Status == UserCompleting {
 			return passFinal
 		}
 	}

@@ -66,8 +66,10 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	// WAL lets a reader (a status command) look while a sync writes;
 	// busy_timeout makes a second process wait instead of failing at once;
 	// foreign keys make ON DELETE CASCADE work, which SQLite leaves off by
-	// default.
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	// default; secure_delete zeroes what is deleted, so that the sealed
+	// passwords of a removed batch do not linger in free space (nor, after
+	// the service's checkpoint, in the WAL).
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(1)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
