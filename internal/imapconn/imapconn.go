@@ -105,6 +105,10 @@ type Config struct {
 	DialTimeout time.Duration
 	// Side is "source" or "destination" and is named in every error.
 	Side string
+	// Observe, when set, is called with the name of each command (e.g.
+	// "UID FETCH") and the time until its tagged reply, for metrics. It
+	// runs on the connection's reader: it must be fast.
+	Observe func(command string, d time.Duration)
 }
 
 // Conn is a logged-in connection. The go-imap client is embedded so that

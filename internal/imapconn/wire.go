@@ -66,6 +66,15 @@ type wire struct {
 	idleTag   string     // IDLE command in progress (RFC 2177)
 	idling    bool       // the server accepted IDLE: silence is expected until DONE
 	cause     error      // why wire cut the connection, if it did
+
+	observe func(command string, d time.Duration) // Config.Observe
+	sent    map[string]sentCommand                // by tag, while observe is set
+}
+
+// sentCommand is a command waiting for its tagged reply.
+type sentCommand struct {
+	name string
+	at   time.Time
 }
 
 func newWire(raw, conn net.Conn, cfg Config) *wire {
@@ -80,6 +89,8 @@ func newWire(raw, conn net.Conn, cfg Config) *wire {
 		out:      scanner{keepAll: true},
 		pending:  1,
 		greeting: true,
+		observe:  cfg.Observe,
+		sent:     map[string]sentCommand{},
 	}
 }
 
@@ -265,6 +276,9 @@ func (w *wire) clientLine() error {
 		w.cmd = name
 		w.pending++
 		w.armLocked()
+		if w.observe != nil {
+			w.sent[tag] = sentCommand{name: name, at: time.Now()}
+		}
 		switch name {
 		case "LOGIN":
 			w.redactTag = tag
@@ -324,6 +338,10 @@ func (w *wire) serverLine() {
 			}
 		default:
 			w.pending = max(w.pending-1, 0)
+			if c, ok := w.sent[string(tag)]; ok {
+				delete(w.sent, string(tag))
+				w.observe(c.name, time.Since(c.at))
+			}
 			switch string(tag) {
 			case w.redactTag:
 				w.redactTag, w.saslTag = "", ""

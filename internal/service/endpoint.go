@@ -312,8 +312,8 @@ func (e *endpoint) login(user, password string) imapconn.Config {
 	return cfg
 }
 
-// TestEndpoint logs in as user (or, when user is empty, with the admin
-// credentials for the admin itself) and reports what the server offers.
+// TestEndpoint logs in as user (with password, or with the endpoint's
+// admin credentials) and reports what the server offers.
 // A refused login or an unreachable server is ErrRemote, in the server's
 // words.
 func (s *Service) TestEndpoint(ctx context.Context, name, user, password string) (*EndpointTest, error) {
@@ -321,16 +321,16 @@ func (s *Service) TestEndpoint(ctx context.Context, name, user, password string)
 	if err != nil {
 		return nil, err
 	}
+	// A mailbox to act on is needed either way: an admin login (a
+	// Dovecot master user, say) often has no mailbox of its own.
 	if user == "" {
-		if e.Credentials != CredentialsAdmin {
-			return nil, fmt.Errorf("test endpoint %q: give a user and password (the endpoint has no admin credentials): %w", name, ErrInvalid)
+		how := "a user and password"
+		if e.Credentials == CredentialsAdmin {
+			how = "a user to log in for with the admin credentials"
 		}
-		user = e.AdminUser
+		return nil, fmt.Errorf("test endpoint %q: give %s: %w", name, how, ErrInvalid)
 	}
 	cfg := e.login(user, password)
-	if user == e.AdminUser && e.Credentials == CredentialsAdmin {
-		cfg.User, cfg.AuthUser = e.AdminUser, ""
-	}
 	cfg.ReadOnly = true
 	cfg.Side = "endpoint " + name
 	return probe(ctx, cfg, name, user)

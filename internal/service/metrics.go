@@ -21,6 +21,15 @@ type Metrics struct {
 	passes    *prometheus.CounterVec
 	throttles prometheus.Counter
 	passTime  prometheus.Histogram
+	commands  *prometheus.HistogramVec
+}
+
+// imapCommands are the command names that get their own latency series;
+// anything else a server is sent is counted as "other".
+var imapCommands = map[string]bool{
+	"LOGIN": true, "AUTHENTICATE": true, "CAPABILITY": true, "NAMESPACE": true, "LIST": true, "STATUS": true,
+	"EXAMINE": true, "SELECT": true, "CREATE": true, "SUBSCRIBE": true, "UID FETCH": true, "FETCH": true,
+	"UID SEARCH": true, "UID STORE": true, "APPEND": true, "LOGOUT": true, "NOOP": true, "ENABLE": true,
 }
 
 // NewMetrics registers the service's metrics with reg. db feeds the
@@ -41,21 +50,26 @@ func NewMetrics(reg prometheus.Registerer, db *sql.DB) *Metrics {
 			Help: "Answers from a server that asked to slow down ([LIMIT], [UNAVAILABLE], [INUSE])."}),
 		passTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "imapmigrate_pass_duration_seconds",
 			Help: "Duration of finished mailbox passes.", Buckets: prometheus.ExponentialBuckets(0.1, 4, 10)}),
+		commands: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "imapmigrate_imap_command_seconds",
+			Help:    "Time from an IMAP command to its tagged reply, by side (source, destination) and command.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}, []string{"side", "command"}),
 	}
-	reg.MustRegister(m.copied, m.bytes, m.skipped, m.failed, m.passes, m.throttles, m.passTime,
+	reg.MustRegister(m.copied, m.bytes, m.skipped, m.failed, m.passes, m.throttles, m.passTime, m.commands,
 		&stateCollector{db: db, desc: prometheus.NewDesc("imapmigrate_mailboxes",
 			"Migration users (mailboxes) by status.", []string{"status"}, nil)})
 	return m
 }
 
-// observe counts a pass: rep is nil when it did not finish.
-func (m *Metrics) observe(rep *mailsync.Report, p *progress) {
+// observe counts a pass: rep is nil when it did not finish (cut by its
+// slice, stopped, or failed), copied is what the state gained meanwhile.
+func (m *Metrics) observe(rep *mailsync.Report, copied int64, p *progress) {
 	if m == nil {
 		return
 	}
+	m.copied.Add(float64(max(copied, 0)))
+	m.bytes.Add(float64(p.bytes()))
 	if rep == nil {
 		m.passes.WithLabelValues("interrupted").Inc()
-		m.bytes.Add(float64(p.bytes()))
 		return
 	}
 	outcome := "ok"
@@ -63,13 +77,24 @@ func (m *Metrics) observe(rep *mailsync.Report, p *progress) {
 		outcome = "errors"
 	}
 	m.passes.WithLabelValues(outcome).Inc()
-	m.copied.Add(float64(rep.Totals.Copied))
-	m.bytes.Add(float64(rep.Totals.Bytes))
 	m.failed.Add(float64(rep.Totals.Failed))
 	for reason, n := range rep.Totals.Skipped {
 		m.skipped.WithLabelValues(reason).Add(float64(n))
 	}
 	m.passTime.Observe(rep.Finished.Sub(rep.Started).Seconds())
+}
+
+// observer returns an imapconn.Config.Observe for one side.
+func (m *Metrics) observer(side string) func(string, time.Duration) {
+	if m == nil {
+		return nil
+	}
+	return func(command string, d time.Duration) {
+		if !imapCommands[command] {
+			command = "other"
+		}
+		m.commands.WithLabelValues(side, command).Observe(d.Seconds())
+	}
 }
 
 func (m *Metrics) throttled() {

@@ -353,6 +353,12 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s%v = %v, %v; want %v", tc.name, tc.labels, got, err, tc.want)
 		}
 	}
+	// Command latencies, by side: at least one APPEND per copied message.
+	for _, l := range []map[string]string{{"side": "source", "command": "UID FETCH"}, {"side": "destination", "command": "APPEND"}} {
+		if n, err := gathered(b.metrics, "imapmigrate_imap_command_seconds", l); err != nil || n < 1 || (l["command"] == "APPEND" && n < float64(copied)) {
+			t.Errorf("imapmigrate_imap_command_seconds%v: %v observations, %v", l, n, err)
+		}
+	}
 }
 
 // gathered returns the value of the metric with exactly these labels.
@@ -380,8 +386,10 @@ func gathered(reg *prometheus.Registry, name string, labels map[string]string) (
 				return m.GetCounter().GetValue(), nil
 			case m.GetGauge() != nil:
 				return m.GetGauge().GetValue(), nil
+			case m.GetHistogram() != nil:
+				return float64(m.GetHistogram().GetSampleCount()), nil
 			}
-			return 0, fmt.Errorf("%s is neither a counter nor a gauge", name)
+			return 0, fmt.Errorf("%s is not a counter, gauge or histogram", name)
 		}
 		return 0, fmt.Errorf("%s has no series %v", name, labels)
 	}

@@ -122,6 +122,7 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 		return s.fail(ctx, u, b, fmt.Sprintf("cannot read the stored destination password (wrong secret key?): %v", err))
 	}
 	srcCfg, dstCfg := src.login(u.SourceUser, srcPw), dst.login(u.DestUser, dstPw)
+	srcCfg.Observe, dstCfg.Observe = s.cfg.Metrics.observer("source"), s.cfg.Metrics.observer("destination")
 
 	// Preflight, once per user: both logins work and both servers speak
 	// IMAP4rev1. Exchange's process wants the destination mailbox to exist
@@ -171,10 +172,16 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 	if b.Options.ReceivedAfter != nil {
 		opts.ReceivedAfter = *b.Options.ReceivedAfter
 	}
+	before, err := s.syncedCount(ctx, u.ID)
+	if err != nil {
+		return err
+	}
 	rep, err := mailsync.Sync(ctx, opts)
 	stopFlush()
 	elapsed := time.Since(started)
-	s.cfg.Metrics.observe(rep, prog)
+	if after, cerr := s.syncedCount(context.WithoutCancel(ctx), u.ID); cerr == nil {
+		s.cfg.Metrics.observe(rep, after-before, prog)
+	}
 
 	switch {
 	case err == nil:
@@ -256,10 +263,9 @@ func (s *Service) interrupted(ctx context.Context, u *userRow, log *slog.Logger,
 // finishPass records a completed pass.
 func (s *Service) finishPass(ctx context.Context, u *userRow, b *batchRow, p pass, rep *mailsync.Report, elapsed time.Duration, log *slog.Logger) error {
 	ctx = context.WithoutCancel(ctx) // the pass is done: record it whatever happens now
-	var synced int64
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sync_messages m JOIN sync_folders f ON f.id = m.folder_id
-		WHERE f.mailbox = $1`, mailboxKey(u.ID)).Scan(&synced); err != nil {
-		return fmt.Errorf("count synced items of %s: %w", u.Email, err)
+	synced, err := s.syncedCount(ctx, u.ID)
+	if err != nil {
+		return err
 	}
 	var skipped int64
 	for _, n := range rep.Totals.Skipped {
@@ -282,7 +288,7 @@ func (s *Service) finishPass(ctx context.Context, u *userRow, b *batchRow, p pas
 		lastError = summarize(rep)
 	}
 	at := now()
-	err := s.setUser(ctx, u.ID, `status = $1, initial_done = 1, failures = 0, items_synced = $2, items_skipped = $3,
+	err = s.setUser(ctx, u.ID, `status = $1, initial_done = 1, failures = 0, items_synced = $2, items_skipped = $3,
 		skipped_by = $4, items_failed = $5, bytes = bytes + $6, pass_copied = $7, last_sync_at = $8, next_sync_at = $9,
 		enqueued_at = NULL, duration_ms = $10, last_error = $11, report = $12`,
 		status, synced, skipped, string(skippedBy), rep.Totals.Failed, rep.Totals.Bytes, rep.Totals.Copied, at,
@@ -293,6 +299,17 @@ func (s *Service) finishPass(ctx context.Context, u *userRow, b *batchRow, p pas
 	log.Info("Sync finished.", "status", status, "copied", rep.Totals.Copied, "synced", synced,
 		"skipped", skipped, "failed", rep.Totals.Failed, "seconds", elapsed.Seconds())
 	return s.settle(ctx, b.ID)
+}
+
+// syncedCount is how many of the user's source messages the engine's
+// state records at the destination.
+func (s *Service) syncedCount(ctx context.Context, userID int64) (int64, error) {
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sync_messages m JOIN sync_folders f ON f.id = m.folder_id
+		WHERE f.mailbox = $1`, mailboxKey(userID)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count synced items of user %d: %w", userID, err)
+	}
+	return n, nil
 }
 
 // summarize says in one line what went wrong in a pass that finished.
