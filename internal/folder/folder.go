@@ -58,6 +58,11 @@ type Listed struct {
 type Namespace struct {
 	Prefix string
 	Delim  rune
+	// RootIsInbox makes the folder named by Prefix without its delimiter
+	// the INBOX: an admin's view of a user's mailbox, where "user/alice"
+	// is alice's INBOX and "user/alice/Sent" her Sent (Cyrus, and the
+	// UserRoot column of a batch CSV).
+	RootIsInbox bool
 }
 
 // SkipReason says why a source folder is not copied.
@@ -186,7 +191,7 @@ func Plan(src []Listed, srcNS Namespace, dst []Listed, dstNS Namespace, rules Ru
 	srcPrefix := normPrefix(srcNS)
 	es := make([]*entry, len(src))
 	for i, l := range src {
-		es[i] = newEntry(l, srcPrefix, srcNS.Delim)
+		es[i] = newEntry(l, srcPrefix, srcNS)
 	}
 	slices.SortStableFunc(es, compareEntries)
 	// A server lists INBOX once; should it list "INBOX" and "Inbox", only
@@ -255,7 +260,8 @@ func hasPrefixInbox(s, prefix string) bool {
 		s[n:len(prefix)] == prefix[n:]
 }
 
-func newEntry(l Listed, prefix string, nsDelim rune) *entry {
+func newEntry(l Listed, prefix string, ns Namespace) *entry {
+	nsDelim := ns.Delim
 	e := &entry{listed: l}
 	e.Source = l.Name
 	e.Subscribed = l.Subscribed
@@ -271,7 +277,7 @@ func newEntry(l Listed, prefix string, nsDelim rune) *entry {
 		root = strings.TrimSuffix(prefix, string(nsDelim))
 	}
 	switch {
-	case strings.EqualFold(name, "INBOX"):
+	case strings.EqualFold(name, "INBOX") && !ns.RootIsInbox, ns.RootIsInbox && name == root:
 		e.inbox = true
 		e.comps = []string{"INBOX"}
 	case prefix == "" || hasPrefixInbox(name, prefix):

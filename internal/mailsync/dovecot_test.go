@@ -418,6 +418,30 @@ func TestSyncAdminCredentials(t *testing.T) {
 	}
 }
 
+// TestSyncUserRoot: an admin login sees users' mailboxes as folders, and
+// the batch CSV's UserRoot names the user's: that folder is the INBOX, the
+// folders below it keep their names relative to it, and nothing else goes.
+func TestSyncUserRoot(t *testing.T) {
+	msgs := testserver.Corpus(testserver.CorpusOptions{Seed: 4, Messages: 12,
+		Folders: []string{"INBOX", "users/bob", "users/bob/Sent", "users/bob/Projects/2024", "users/carol"}})
+	b := setup(t, setupOpts{messages: msgs})
+	b.opts.SourceRoot = "users/bob"
+	rep := b.sync(t)
+	if !rep.OK() {
+		t.Fatalf("report not OK: %+v", rep)
+	}
+	src, dst := b.snap(t, b.src, srcPW), b.snap(t, b.dst, dstPW)
+	mapping := map[string]string{"users/bob": "INBOX", "users/bob/Sent": "Sent", "users/bob/Projects/2024": "Projects/2024"}
+	for _, d := range testserver.CompareFolders(src, dst, mapping, nil) {
+		t.Error(d)
+	}
+	for name, f := range dst.Folders {
+		if strings.HasPrefix(name, "users") || (name == "INBOX" && len(f.Messages) != len(src.Folders["users/bob"].Messages)) {
+			t.Errorf("destination folder %s with %d messages: only bob's folders, bob's INBOX from users/bob", name, len(f.Messages))
+		}
+	}
+}
+
 func TestSyncIncludeExclude(t *testing.T) {
 	b := setup(t, setupOpts{})
 	b.opts.Folders = folder.Rules{Include: []string{"INBOX", "Archive/*"}, Exclude: []string{"Archive/2019"}}

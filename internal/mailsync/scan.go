@@ -83,6 +83,25 @@ func listTree(ctx context.Context, c *imapconn.Conn) (*tree, error) {
 	return t, nil
 }
 
+// rooted narrows a tree to the folders under root, for an admin login
+// that sees every user's mailbox (the batch CSV's UserRoot): root itself is
+// the user's INBOX, the folders below it are named relative to it, and
+// the rest (other users' mail, the admin's own) is not the user's.
+func (t *tree) rooted(root string) (*tree, error) {
+	delim := string(t.ns.Delim)
+	root = strings.TrimSuffix(root, delim)
+	out := &tree{subscribed: t.subscribed, ns: folder.Namespace{Prefix: root + delim, Delim: t.ns.Delim, RootIsInbox: true}}
+	for _, l := range t.listed {
+		if l.Name == root || strings.HasPrefix(l.Name, root+delim) {
+			out.listed = append(out.listed, l)
+		}
+	}
+	if len(out.listed) == 0 {
+		return nil, fmt.Errorf("no folder %q (the user root) at the source", root)
+	}
+	return out, nil
+}
+
 // srcMsg is what the scan learnt of one source message.
 type srcMsg struct {
 	uid   imap.UID

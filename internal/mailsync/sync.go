@@ -54,6 +54,11 @@ type Options struct {
 	Mailbox string
 	// Folders chooses and maps folders.
 	Folders folder.Rules
+	// SourceRoot, when set, is the folder under which the user's mailbox
+	// is seen at the source by an admin login (the UserRoot of a batch
+	// CSV, e.g. "user/alice"): that folder is the INBOX and only the
+	// folders below it are the user's.
+	SourceRoot string
 	// MaxMessageSize skips larger messages (reported as too_large). 0 means
 	// no limit; the CLI passes DefaultMaxMessageSize unless told otherwise.
 	MaxMessageSize int64
@@ -162,6 +167,9 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 
 	// 2. List both folder trees and map source folders onto destination ones.
 	srcTree, err := listTree(ctx, src)
+	if err == nil && opts.SourceRoot != "" {
+		srcTree, err = srcTree.rooted(opts.SourceRoot)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list source folders of %s: %w", opts.Source.User, err)
 	}

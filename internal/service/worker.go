@@ -157,6 +157,7 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 		State:          s.cfg.DB,
 		Mailbox:        mailboxKey(u.ID),
 		Folders:        folder.Rules{Include: b.Options.IncludeFolders, Exclude: b.Options.ExcludeFolders},
+		SourceRoot:     u.UserRoot,
 		MaxMessageSize: b.Options.MaxMessageSize,
 		MaxItems:       b.Options.MaxItems,
 		Connections:    s.cfg.Connections,
