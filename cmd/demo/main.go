@@ -4,6 +4,10 @@
 // `imapmigrate sync` command twice: the initial copy, then an incremental
 // pass after new mail and flag changes. With -bench it prints throughput
 // and peak memory of the initial copy instead of the full demo output.
+//
+// With -service it shows the migration service instead: `imapmigrate serve`
+// on its embedded SQLite database, driven through the CLI as an
+// administrator would (see service.go).
 package main
 
 import (
@@ -32,7 +36,17 @@ func main() {
 	huge := flag.Int("huge", 0, "add this many messages of 30 MB (to measure memory with large messages)")
 	keep := flag.Bool("keep", false, "leave the servers running until interrupted")
 	syncArgs := flag.String("sync-args", "", "extra arguments for every imapmigrate sync run (space separated), e.g. --connections 2")
+	service := flag.Bool("service", false, "show the migration service (imapmigrate serve, endpoints, a batch) instead of one sync")
+	users := flag.Int("users", 8, "with -service: mailboxes in the batch (at least 3)")
+	userMessages := flag.Int("user-messages", 150, "with -service: messages generated per mailbox")
 	flag.Parse()
+	if *service {
+		if err := runService(*bin, *users, *userMessages, *keep); err != nil {
+			fmt.Fprintln(os.Stderr, "demo:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*bin, *messages, *big, *huge, *bench, *keep, strings.Fields(*syncArgs)); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)

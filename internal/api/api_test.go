@@ -242,7 +242,7 @@ func TestReportCSV(t *testing.T) {
 		ItemsSynced: 120, ItemsSkipped: 2, ItemsFailed: 1, Bytes: 4096, LastSync: &synced, LastError: "-ERR quota",
 		Folders: []service.Folder{
 			{Source: "INBOX", Status: "synced", SourceCount: 100, DestCount: 100, Copied: 100, Bytes: 3000},
-			{Source: "=Projects", Status: "synced", SourceCount: 23, DestCount: 20, Copied: 20, Skipped: map[string]int{"too_large": 2}, Failed: 1, Bytes: 1096},
+			{Source: "=Projects", Destination: "Projects", Status: "synced", SourceCount: 23, DestCount: 20, Copied: 20, Skipped: map[string]int{"too_large": 2}, Failed: 1, Bytes: 1096},
 		},
 		SkippedItems: []service.Item{{Folder: "=Projects", UID: 7, Date: synced, Subject: "=HYPERLINK(\"http://evil\")", Size: 40 << 20, Reason: "too_large"}},
 		FailedItems:  []service.Item{{Folder: "=Projects", UID: 9, Date: synced, Subject: "@SUM(A1)", Size: 10, Reason: "rejected", Detail: "+NO [TOOBIG]"}},
@@ -257,12 +257,12 @@ func TestReportCSV(t *testing.T) {
 	}
 	want := [][]string{
 		reportColumns,
-		{"user", "alice@example.com", "Synced", "", "120", "2", "1", "4096", "2026-03-01T12:00:00Z", "'-ERR quota", "", "", "", "", "", "", "", ""},
-		{"folder", "alice@example.com", "synced", "INBOX", "100", "0", "0", "3000", "", "", "100", "100", "", "", "", "", "", ""},
-		{"folder", "alice@example.com", "synced", "'=Projects", "20", "2", "1", "1096", "", "", "23", "20", "", "", "", "", "", ""},
-		{"skipped", "alice@example.com", "", "'=Projects", "", "", "", "", "", "", "", "", "2026-03-01T12:00:00Z", "'=HYPERLINK(\"http://evil\")", "41943040", "7", "too_large", ""},
-		{"failed", "alice@example.com", "", "'=Projects", "", "", "", "", "", "", "", "", "2026-03-01T12:00:00Z", "'@SUM(A1)", "10", "9", "rejected", "'+NO [TOOBIG]"},
-		{"user", "bob@example.com", "Queued", "", "0", "0", "0", "0", "", "", "", "", "", "", "", "", "", ""},
+		{"user", "alice@example.com", "Synced", "", "120", "2", "1", "4096", "2026-03-01T12:00:00Z", "'-ERR quota", "", "", "", "", "", "", "", "", "", ""},
+		{"folder", "alice@example.com", "synced", "INBOX", "", "0", "0", "3000", "", "", "100", "100", "", "", "", "", "", "", "", "100"},
+		{"folder", "alice@example.com", "synced", "'=Projects", "", "2", "1", "1096", "", "", "23", "20", "", "", "", "", "", "", "Projects", "20"},
+		{"skipped", "alice@example.com", "", "'=Projects", "", "", "", "", "", "", "", "", "2026-03-01T12:00:00Z", "'=HYPERLINK(\"http://evil\")", "41943040", "7", "too_large", "", "", ""},
+		{"failed", "alice@example.com", "", "'=Projects", "", "", "", "", "", "", "", "", "2026-03-01T12:00:00Z", "'@SUM(A1)", "10", "9", "rejected", "'+NO [TOOBIG]", "", ""},
+		{"user", "bob@example.com", "Queued", "", "0", "0", "0", "0", "", "", "", "", "", "", "", "", "", "", "", ""},
 	}
 	if len(records) != len(want) {
 		t.Fatalf("report has %d records; want %d:\n%s", len(records), len(want), w.Body.String())

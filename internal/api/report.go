@@ -19,12 +19,12 @@ import (
 var reportColumns = []string{
 	"Record", "EmailAddress", "Status", "Folder", "ItemsSynced", "ItemsSkipped", "ItemsFailed", "Bytes",
 	"LastSuccessfulSync", "LastError", "SourceCount", "DestinationCount",
-	"Date", "Subject", "Size", "UID", "Reason", "Detail",
+	"Date", "Subject", "Size", "UID", "Reason", "Detail", "DestinationFolder", "CopiedLastPass",
 }
 
 // WriteReportCSV writes users as a CSV report: per user, a "user" row,
-// then a "folder" row per source folder (ItemsSynced is what the last pass
-// copied), then a "skipped" or "failed" row per item. Cells that do not
+// then a "folder" row per source folder (figures of the last pass: the
+// folder's counts at both ends and what the pass copied), then a "skipped" or "failed" row per item. Cells that do not
 // apply to a record are empty. Times are RFC 3339 in UTC.
 //
 // Subjects, folder names and error texts come from mailboxes, so a cell
@@ -39,7 +39,7 @@ func WriteReportCSV(w io.Writer, users []service.User) error {
 		rows := [][]string{{
 			"user", u.EmailAddress, u.Status, "", itoa(u.ItemsSynced), itoa(u.ItemsSkipped), itoa(u.ItemsFailed), itoa(u.Bytes),
 			timeCell(u.LastSync), u.LastError, "", "",
-			"", "", "", "", "", "",
+			"", "", "", "", "", "", "", "",
 		}}
 		for _, f := range u.Folders {
 			var skipped int
@@ -47,9 +47,9 @@ func WriteReportCSV(w io.Writer, users []service.User) error {
 				skipped += n
 			}
 			rows = append(rows, []string{
-				"folder", u.EmailAddress, f.Status, f.Source, strconv.Itoa(f.Copied), strconv.Itoa(skipped), strconv.Itoa(f.Failed), itoa(f.Bytes),
+				"folder", u.EmailAddress, f.Status, f.Source, "", strconv.Itoa(skipped), strconv.Itoa(f.Failed), itoa(f.Bytes),
 				"", f.Error, strconv.Itoa(f.SourceCount), strconv.Itoa(f.DestCount),
-				"", "", "", "", "", "",
+				"", "", "", "", "", "", f.Destination, strconv.Itoa(f.Copied),
 			})
 		}
 		for _, list := range []struct {
@@ -60,7 +60,7 @@ func WriteReportCSV(w io.Writer, users []service.User) error {
 				rows = append(rows, []string{
 					list.record, u.EmailAddress, "", it.Folder, "", "", "", "",
 					"", "", "", "",
-					timeCell(&it.Date), it.Subject, itoa(it.Size), strconv.FormatUint(uint64(it.UID), 10), it.Reason, it.Detail,
+					timeCell(&it.Date), it.Subject, itoa(it.Size), strconv.FormatUint(uint64(it.UID), 10), it.Reason, it.Detail, "", "",
 				})
 			}
 		}
