@@ -460,3 +460,56 @@ func TestWorkersSharePostgres(t *testing.T) {
 	}
 	t.Logf("source: at most %d mailboxes at once; logins %v", logins.MaxConcurrentUsers(), logins.Logins())
 }
+
+// TestServeResumesAfterKill kills serve (SIGKILL) on its embedded database
+// in the middle of a batch: the restarted serve takes the mailboxes over at
+// once (it holds the data directory alone, so nothing else can be running
+// them) and every message arrives once. A second serve on the same data
+// directory is refused.
+func TestServeResumesAfterKill(t *testing.T) {
+	m := startMailUsers(t, 3, func(i int) []testserver.Message {
+		return testserver.Corpus(testserver.CorpusOptions{Seed: int64(i), Messages: 800,
+			Folders: []string{"INBOX", "Sent"}, MinSize: 2000, MaxSize: 6000})
+	})
+	slow := testserver.StartDelayProxy(t, m.src.Addr, 20*time.Millisecond)
+	s := newSite(t, "", "IMAPMIGRATE_CONNECTIONS=1")
+	s.serve()
+	if code, _, errOut := s.cli("serve"); code != 2 || !strings.Contains(errOut, "another imapmigrate serve") {
+		t.Errorf("a second serve on the same data directory: exit %d, %s; want 2 and why", code, errOut)
+	}
+	host, port := hostPort(t, slow)
+	s.must("endpoint", "add", "src", "--host", host, "--port", port, "--security", "none")
+	host, port = hostPort(t, m.dst.Addr)
+	s.must("endpoint", "add", "dst", "--host", host, "--port", port, "--security", "none")
+	csvPath := filepath.Join(t.TempDir(), "users.csv")
+	os.WriteFile(csvPath, []byte(m.csv), 0o600)
+	s.must("batch", "create", "b", "--source-endpoint", "src", "--dest-endpoint", "dst", "--csv", csvPath, "--start")
+
+	// Kill once a mailbox is well into its pass, with most of it to go.
+	deadline := time.Now().Add(time.Minute)
+	var victim service.User
+	for victim.EmailAddress == "" {
+		for _, u := range s.users("b") {
+			if u.Status == service.UserSyncing && u.ItemsCopied >= 1 && u.ItemsCopied < u.ItemsToCopy*3/4 {
+				victim = u
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no mailbox was caught mid-pass")
+		}
+	}
+	s.stop("serve", syscall.SIGKILL)
+	killed := time.Now()
+	s.serve()
+	// River alone would wait three job slices (15 s here) plus its rescuer's
+	// 30 s period.
+	b := s.waitBatch("b", 14*time.Second, service.BatchSynced)
+	t.Logf("%s was killed at %d of %d; the batch synced %v after the kill", victim.EmailAddress,
+		victim.ItemsCopied, victim.ItemsToCopy, time.Since(killed).Round(100*time.Millisecond))
+	if b.Totals.ItemsSynced != 2400 {
+		t.Errorf("items synced %d; want 2400", b.Totals.ItemsSynced)
+	}
+	for i := 1; i <= 3; i++ {
+		m.checkUser(t, i)
+	}
+}

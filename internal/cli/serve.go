@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -102,6 +103,15 @@ func runService(ctx context.Context, stderr io.Writer, configFile string, getenv
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return exitf(ExitInternal, "create data directory: %v", err)
 	}
+	// One serve per embedded database: it lets a restart take over at
+	// once the mailboxes that a killed serve left mid-pass.
+	if !cfg.IsPostgres() {
+		unlock, err := lockDataDir(cfg.Data)
+		if err != nil {
+			return exitf(ExitUsage, "%v", err)
+		}
+		defer unlock()
+	}
 	key, err := secret.LoadKey(cfg.SecretKeyFile, os.Getenv)
 	if err != nil {
 		return exitf(ExitUsage, "%v", err)
@@ -122,6 +132,7 @@ func runService(ctx context.Context, stderr io.Writer, configFile string, getenv
 		DB: db, Key: key, Logger: log, Workers: cfg.Workers, Connections: cfg.Connections,
 		JobSlice: cfg.JobSlice.Duration, LeaseTTL: cfg.LeaseTTL.Duration, Poll: cfg.Poll.Duration,
 		Scheduler: serve, NoWork: cfg.Workers == 0, Metrics: service.NewMetrics(reg, db.SQL()),
+		SoleProcess: !cfg.IsPostgres(),
 	})
 	if err != nil {
 		return exitf(ExitInternal, "%v", err)
@@ -180,6 +191,21 @@ func runService(ctx context.Context, stderr io.Writer, configFile string, getenv
 	defer cancel()
 	srv.Shutdown(shut)
 	return nil
+}
+
+// lockDataDir takes an exclusive lock on the data directory's lock file,
+// held until unlock (or the process's end, whatever way it ends).
+func lockDataDir(dir string) (unlock func(), err error) {
+	path := filepath.Join(dir, "serve.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another imapmigrate serve uses the data directory %s (%s is locked)", dir, path)
+	}
+	return func() { f.Close() }, nil
 }
 
 // newLogger logs JSON for a service (for log collectors) unless told

@@ -21,6 +21,12 @@ var errNoSlot = errors.New("no free slot")
 // acquire claims the user's mailbox and a slot at both endpoints, within
 // their caps (all migrations, and incremental ones among them). Expired
 // leases, of workers that died, are cleared first.
+//
+// The claim fails while the batch is stopping, stopped or being removed:
+// the caller read the batch before, and StopBatch may have come since.
+// settle counts leases to call a batch Stopped (and remove counts them to
+// delete its users), so a lease taken after that count would let a worker
+// copy mail in a batch shown as Stopped, or migrate a removed user.
 func (s *Service) acquire(ctx context.Context, userID int64, src, dst *endpoint, incremental bool) (*lease, error) {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if s.pg {
@@ -30,6 +36,27 @@ func (s *Service) acquire(ctx context.Context, userID int64, src, dst *endpoint,
 			if _, err := tx.ExecContext(ctx, `LOCK TABLE leases IN EXCLUSIVE MODE`); err != nil {
 				return err
 			}
+		}
+		// On PostgreSQL, FOR SHARE makes a concurrent StopBatch or
+		// RemoveBatch wait for this claim, or this claim see their state.
+		// SQLite's one connection serialises them anyway.
+		q := `SELECT b.state, u.status FROM batch_users u JOIN batches b ON b.id = u.batch_id WHERE u.id = $1`
+		if s.pg {
+			q += ` FOR SHARE OF b`
+		}
+		var state, status string
+		err := tx.QueryRowContext(ctx, q, userID).Scan(&state, &status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("user %d is removed: %w", userID, errNoSlot)
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case state != BatchSyncing && state != BatchSynced && state != BatchSyncedWithErrors && state != BatchCompleting:
+			return fmt.Errorf("the batch is %s: %w", state, errNoSlot)
+		case status == UserStopped:
+			return fmt.Errorf("the user is %s: %w", status, errNoSlot)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE expires_at < $1`, now()); err != nil {
 			return err
@@ -59,7 +86,7 @@ func (s *Service) acquire(ctx context.Context, userID int64, src, dst *endpoint,
 		if incremental {
 			inc = 1
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO leases (user_id, holder, incremental, source_endpoint_id, dest_endpoint_id, expires_at)
+		_, err = tx.ExecContext(ctx, `INSERT INTO leases (user_id, holder, incremental, source_endpoint_id, dest_endpoint_id, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6)`, userID, s.holder, inc, src.ID, dst.ID, now()+s.cfg.LeaseTTL.Milliseconds())
 		return err
 	})

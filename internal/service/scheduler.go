@@ -6,11 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/riverqueue/river/rivertype"
 )
 
 // requeueAfter is how long the scheduler trusts a queued job before it
 // inserts it again (a unique insert: a job still there is not doubled).
 const requeueAfter = time.Minute
+
+// requeueRunning is how soon the scheduler inserts again a job that was
+// absorbed by the user's job still running. That job may be ending a pass
+// begun before the need arose (CompleteBatch or SyncNow just as a pass
+// ends: River marks a job completed a moment after it returns), and would
+// leave the need unserved for requeueAfter. Only running jobs are asked
+// again so often, and there are at most as many as workers.
+const requeueRunning = 2 * time.Second
 
 // schedule runs the scheduler until ctx ends.
 func (s *Service) schedule(ctx context.Context) {
@@ -134,10 +144,15 @@ func (s *Service) enqueue(ctx context.Context) error {
 	}
 	rows.Close()
 	for _, id := range ids {
-		if _, err := s.queue.Insert(ctx, mailboxArgs{UserID: id}, nil); err != nil {
+		res, err := s.queue.Insert(ctx, mailboxArgs{UserID: id}, nil)
+		if err != nil {
 			return fmt.Errorf("queue user %d: %w", id, err)
 		}
-		if err := s.setUser(ctx, id, "enqueued_at = $1", at); err != nil {
+		queued := at
+		if res.UniqueSkippedAsDuplicate && res.Job != nil && res.Job.State == rivertype.JobStateRunning {
+			queued = at - (requeueAfter - requeueRunning).Milliseconds()
+		}
+		if err := s.setUser(ctx, id, "enqueued_at = $1", queued); err != nil {
 			return err
 		}
 	}
@@ -152,6 +167,20 @@ func (s *Service) settle(ctx context.Context, batchID int64) error {
 	b, err := s.batchByID(ctx, batchID)
 	if err != nil {
 		return err
+	}
+	if b.State == BatchCompleting {
+		// A pass that began before the batch was completed (an incremental
+		// sync, or one that read the batch just before) ends Synced; such a
+		// user still needs its final pass.
+		res, err := s.db.ExecContext(ctx, `UPDATE batch_users SET status = $1, enqueued_at = NULL WHERE batch_id = $2 AND status = $3`,
+			UserCompleting, batchID, UserSynced)
+		if err != nil {
+			return fmt.Errorf("settle batch %q: %w", b.Name, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			s.log.Info("Users synced after the batch was completed need their final pass.", "batch", b.Name, "users", n)
+			s.wake()
+		}
 	}
 	counts := map[string]int{}
 	var users, withErrors int
@@ -206,7 +235,22 @@ func (s *Service) settle(ctx context.Context, batchID int64) error {
 	if to == BatchCompleted {
 		set, args = `state = $1, completed_at = $4`, append(args, now())
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE batches SET `+set+` WHERE id = $2 AND state = $3`, args...); err != nil {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE batches SET `+set+` WHERE id = $2 AND state = $3`, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 || to != BatchStopped {
+			return nil
+		}
+		// A pass stopped just after it began may have written its status
+		// over the Stopped of StopBatch: no user of a stopped batch is
+		// shown in a pass.
+		_, err = tx.ExecContext(ctx, `UPDATE batch_users SET status = $1 WHERE batch_id = $2 AND status IN ($3, $4, $5, $6, $7)`,
+			UserStopped, b.ID, UserQueued, UserValidating, UserSyncing, UserIncrementalSyncing, UserCompleting)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("settle batch %q: %w", b.Name, err)
 	}
 	s.log.Info("Batch state changed.", "batch", b.Name, "from", b.State, "to", to)

@@ -85,6 +85,11 @@ type Config struct {
 	NoWork bool
 	// Metrics receives figures; nil means none.
 	Metrics *Metrics
+	// SoleProcess says that no other process uses this SQLite database
+	// (`serve` holds a lock on its data directory): mailbox jobs that the
+	// queue says are running were left by a process that died, and are
+	// made available again at once instead of after River's rescue time.
+	SoleProcess bool
 }
 
 // Service is the running migration service. Its methods are what the REST
@@ -199,7 +204,29 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.SoleProcess && !s.pg {
+		if err := s.recoverOrphans(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// recoverOrphans makes the mailbox jobs of a process that died available
+// again. River would rescue them only after RescueStuckJobsAfter (three
+// job slices); with one process on the database nothing else can be
+// running them. The update is River's own rescue, done early: the job
+// table's state column is River's documented job state.
+func (s *Service) recoverOrphans(ctx context.Context) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running' AND kind = $1`,
+		mailboxArgs{}.Kind())
+	if err != nil {
+		return fmt.Errorf("recover jobs left running: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		s.log.Info("Resuming mailboxes that a stopped process left mid-pass.", "jobs", n)
+	}
+	return nil
 }
 
 func newQueue[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], rc *river.Config) (*river.Client[TTx], error) {

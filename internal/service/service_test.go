@@ -51,6 +51,11 @@ type setupOpts struct {
 	// adminPassword is the destination's master password, given to the
 	// dst endpoint. Defaults to "master secret".
 	adminPassword string
+	// delay, when set, puts a testserver.StartDelayProxy with this one-way
+	// delay in front of both endpoints, so that passes last long enough to
+	// be caught mid-way (a destination takes 16 APPENDs per round trip).
+	// Seeding and checks go direct.
+	delay time.Duration
 }
 
 func setup(t *testing.T, o setupOpts) *bundle {
@@ -105,8 +110,13 @@ func setup(t *testing.T, o setupOpts) *bundle {
 			t.Fatal(err)
 		}
 	}
-	add("src", src.Addr, service.EndpointSpec{Endpoint: service.Endpoint{MaxConcurrentMigrations: o.srcCap}})
-	add("dst", dst.Addr, service.EndpointSpec{Endpoint: service.Endpoint{Credentials: service.CredentialsAdmin,
+	srcAddr, dstAddr := src.Addr, dst.Addr
+	if o.delay > 0 {
+		srcAddr = testserver.StartDelayProxy(t, src.Addr, o.delay)
+		dstAddr = testserver.StartDelayProxy(t, dst.Addr, o.delay)
+	}
+	add("src", srcAddr, service.EndpointSpec{Endpoint: service.Endpoint{MaxConcurrentMigrations: o.srcCap}})
+	add("dst", dstAddr, service.EndpointSpec{Endpoint: service.Endpoint{Credentials: service.CredentialsAdmin,
 		AdminFormat: service.AdminAuthzid, AdminUser: "admin"}, AdminPassword: o.adminPassword})
 	return b
 }

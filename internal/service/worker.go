@@ -128,7 +128,7 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 	// IMAP4rev1. Exchange's process wants the destination mailbox to exist
 	// first; a failed destination login usually means it does not.
 	if !u.Validated {
-		if err := s.setUser(ctx, u.ID, "status = $1", UserValidating); err != nil {
+		if ok, err := s.setStatus(ctx, u.ID, "status = $1", UserValidating); err != nil || !ok {
 			return err
 		}
 		if msg := preflight(ctx, srcCfg, dstCfg); msg != "" {
@@ -144,7 +144,7 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 	}
 
 	status := map[pass]string{passInitial: UserSyncing, passIncremental: UserIncrementalSyncing, passFinal: UserCompleting}[p]
-	if err := s.setUser(ctx, u.ID, "status = $1, pass_to_copy = 0, pass_copied = 0, throttled_until = NULL", status); err != nil {
+	if ok, err := s.setStatus(ctx, u.ID, "status = $1, pass_to_copy = 0, pass_copied = 0, throttled_until = NULL", status); err != nil || !ok {
 		return err
 	}
 	log.Info("Sync started.", "pass", status)
@@ -186,7 +186,10 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 
 	switch {
 	case err == nil:
-		return s.finishPass(ctx, u, b, p, rep, elapsed, log)
+		if err := s.finishPass(ctx, u, b, p, rep, elapsed, log); err != nil {
+			return err
+		}
+		return s.again(context.WithoutCancel(ctx), u.ID)
 	case ctx.Err() != nil:
 		return s.interrupted(ctx, u, log, prog)
 	case errors.Is(err, mailsync.ErrOverQuota):
@@ -340,6 +343,36 @@ func (s *Service) fail(ctx context.Context, u *userRow, b *batchRow, msg string)
 		return err
 	}
 	return s.settle(db, b.ID)
+}
+
+// setStatus is setUser for a status change that must not undo a stop:
+// false means the admin stopped the user meanwhile, and the job ends.
+func (s *Service) setStatus(ctx context.Context, userID int64, set string, args ...any) (bool, error) {
+	args = append(args, userID, UserStopped)
+	q := fmt.Sprintf(`UPDATE batch_users SET %s WHERE id = $%d AND status <> $%d`, set, len(args)-1, len(args))
+	res, err := s.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return false, fmt.Errorf("update user %d: %w", userID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, s.setUser(ctx, userID, "enqueued_at = NULL")
+	}
+	return true, nil
+}
+
+// again keeps the job for one more pass when the user needs one already
+// (the batch was completed, or sync-now asked, during this pass): the
+// scheduler's insert for it may have been absorbed by this very job.
+func (s *Service) again(ctx context.Context, userID int64) error {
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM batch_users WHERE id = $1`, userID))
+	if err != nil {
+		return nil // removed, or the scheduler will see to it
+	}
+	b, err := s.batchByID(ctx, u.BatchID)
+	if err != nil || next(b, u, now()) == passNone {
+		return nil
+	}
+	return river.JobSnooze(time.Second)
 }
 
 // setUser updates a user's row: set is the SET clause with $1.. for args.

@@ -294,18 +294,14 @@ func (d *Dovecot) prepareDir() error {
 
 	var users bytes.Buffer
 	for _, user := range slices.Sorted(maps.Keys(d.cfg.Users)) {
-		home := filepath.Join(d.Dir, "mail", user)
-		if err := os.MkdirAll(home, 0o700); err != nil {
-			return fmt.Errorf("create home of %s: %w", user, err)
+		line, err := d.makeUser(user, d.cfg.Users[user])
+		if err != nil {
+			return err
 		}
-		if err := os.Chown(home, mailUID, mailGID); err != nil {
-			return fmt.Errorf("chown home of %s: %w", user, err)
-		}
-		// passwd-file: user:password:uid:gid:gecos:home:shell:extra. The
-		// file is world-readable because auth runs as the dovecot user;
-		// it only ever holds test passwords.
-		fmt.Fprintf(&users, "%s:%s:%d:%d::%s::\n", user, plainPassword(d.cfg.Users[user]), mailUID, mailGID, home)
+		users.WriteString(line)
 	}
+	// The file is world-readable because auth runs as the dovecot user;
+	// it only ever holds test passwords.
 	if err := os.WriteFile(filepath.Join(d.Dir, "etc", "passwd"), users.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("write passwd: %w", err)
 	}
@@ -321,6 +317,60 @@ func (d *Dovecot) prepareDir() error {
 		}
 		d.CAFile = filepath.Join(d.Dir, "etc", "ca.pem")
 	}
+	return nil
+}
+
+// makeUser creates the home of a user and returns its passwd-file line:
+// user:password:uid:gid:gecos:home:shell:extra.
+func (d *Dovecot) makeUser(user, password string) (string, error) {
+	home := filepath.Join(d.Dir, "mail", user)
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return "", fmt.Errorf("create home of %s: %w", user, err)
+	}
+	if err := os.Chown(home, mailUID, mailGID); err != nil {
+		return "", fmt.Errorf("chown home of %s: %w", user, err)
+	}
+	return fmt.Sprintf("%s:%s:%d:%d::%s::\n", user, plainPassword(password), mailUID, mailGID, home), nil
+}
+
+// AddUser creates a mailbox on the running instance, as an admin does
+// before migrating a user whose mailbox did not exist. Dovecot reads its
+// passwd-file again when the file changes, but looks at the file at most
+// once a second: AddUser returns once the second it wrote in is over, so
+// that every login after it finds the user.
+func (d *Dovecot) AddUser(name, password string) error {
+	if err := checkUsername(name); err != nil {
+		return fmt.Errorf("add user: %w", err)
+	}
+	if strings.ContainsRune(password, 0) {
+		return fmt.Errorf("add user %q: password contains NUL", name)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.cfg.Users[name]; ok || name == d.cfg.MasterUser {
+		return fmt.Errorf("add user %q: exists", name)
+	}
+	line, err := d.makeUser(name, password)
+	if err != nil {
+		return fmt.Errorf("add user %q: %w", name, err)
+	}
+	f, err := os.OpenFile(filepath.Join(d.Dir, "etc", "passwd"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("add user %q: %w", name, err)
+	}
+	_, err = f.WriteString(line)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("add user %q: %w", name, err)
+	}
+	// The caller's map stays as it was.
+	users := maps.Clone(d.cfg.Users)
+	users[name] = password
+	d.cfg.Users = users
+	written := time.Now()
+	time.Sleep(time.Until(written.Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
 	return nil
 }
 
