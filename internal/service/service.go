@@ -77,6 +77,10 @@ type Config struct {
 	LeaseTTL time.Duration
 	// Poll is the scheduler's period. Defaults to 2 seconds.
 	Poll time.Duration
+	// ThrottleBackoff is the first wait after a server's throttling
+	// answer ([LIMIT], [UNAVAILABLE], [INUSE]); it doubles with each one
+	// in a row, up to 15 minutes. Defaults to 30 seconds.
+	ThrottleBackoff time.Duration
 	// Scheduler runs the scheduler in this process: true for `serve`,
 	// false for `worker`.
 	Scheduler bool
@@ -166,6 +170,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = DefaultPoll
+	}
+	if cfg.ThrottleBackoff <= 0 {
+		cfg.ThrottleBackoff = 30 * time.Second
 	}
 	host, _ := os.Hostname()
 	var rnd [4]byte

@@ -56,6 +56,9 @@ type setupOpts struct {
 	// be caught mid-way (a destination takes 16 APPENDs per round trip).
 	// Seeding and checks go direct.
 	delay time.Duration
+	// dstConnLimit caps each user's connections from one IP at the
+	// destination (Dovecot's mail_max_userip_connections).
+	dstConnLimit int
 }
 
 func setup(t *testing.T, o setupOpts) *bundle {
@@ -76,7 +79,8 @@ func setup(t *testing.T, o setupOpts) *bundle {
 		}
 	}
 	src := testserver.StartDovecot(t, testserver.DovecotConfig{Users: srcUsers})
-	dst := testserver.StartDovecot(t, testserver.DovecotConfig{Users: dstUsers, MasterUser: "admin", MasterPassword: o.adminPassword})
+	dst := testserver.StartDovecot(t, testserver.DovecotConfig{Users: dstUsers, MasterUser: "admin", MasterPassword: o.adminPassword,
+		MaxUserIPConnections: o.dstConnLimit})
 
 	b := &bundle{t: t, ctx: ctx, src: src, dst: dst, logs: &syncBuffer{}, corpus: map[string][]testserver.Message{},
 		password: srcUsers, pwPrefix: o.passwordPrefix}
@@ -136,7 +140,7 @@ func (b *bundle) startService(workers int) *service.Service {
 	svc, err := service.New(b.ctx, service.Config{
 		DB: b.db, Key: key, Workers: workers, Connections: 2, Scheduler: true,
 		Metrics: service.NewMetrics(b.metrics, b.db.SQL()),
-		Poll:    100 * time.Millisecond, LeaseTTL: 3 * time.Second, JobSlice: time.Minute,
+		Poll:    100 * time.Millisecond, LeaseTTL: 3 * time.Second, JobSlice: time.Minute, ThrottleBackoff: 500 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

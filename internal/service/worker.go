@@ -131,12 +131,15 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 		if ok, err := s.setStatus(ctx, u.ID, "status = $1", UserValidating); err != nil || !ok {
 			return err
 		}
-		if msg := preflight(ctx, srcCfg, dstCfg); msg != "" {
-			if ctx.Err() != nil {
-				return s.interrupted(ctx, u, log)
-			}
+		msg, err := preflight(ctx, srcCfg, dstCfg)
+		switch {
+		case ctx.Err() != nil:
+			return s.interrupted(ctx, u, log)
+		case msg != "":
 			log.Warn("User failed validation.", "err", msg)
 			return s.fail(ctx, u, b, msg)
+		case err != nil:
+			return s.retry(ctx, u, b, err, lastAttempt, log)
 		}
 		if err := s.setUser(ctx, u.ID, "validated = 1"); err != nil {
 			return err
@@ -197,18 +200,44 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 	case authFailed(err):
 		return s.fail(ctx, u, b, loginAdvice(err, srcCfg, dstCfg))
 	}
+	return s.retry(ctx, u, b, err, lastAttempt, log)
+}
+
+// retry handles a pass that could not run or finish for a reason that may
+// pass: a server asking to slow down waits as long as its backoff says,
+// without using up an attempt; anything else is retried by River with
+// its backoff, and fails the user after the last attempt.
+func (s *Service) retry(ctx context.Context, u *userRow, b *batchRow, err error, lastAttempt bool, log *slog.Logger) error {
+	ctx = context.WithoutCancel(ctx)
 	msg := err.Error()
+	if throttled(err) {
+		s.cfg.Metrics.throttled()
+		wait := throttleBackoff(s.cfg.ThrottleBackoff, u.Failures)
+		until := time.Now().Add(wait)
+		log.Warn("Throttled by a server; waiting.", "err", msg, "until", until.UTC().Format(time.RFC3339))
+		if err := s.setUser(ctx, u.ID, "last_error = $1, failures = failures + 1, throttled_until = $2",
+			fmt.Sprintf("throttled, retrying at %s: %s", until.UTC().Format("15:04:05 MST"), msg), until.UnixMilli()); err != nil {
+			return err
+		}
+		return river.JobSnooze(wait)
+	}
 	log.Warn("Sync failed; it will be retried.", "err", msg, "last_attempt", lastAttempt)
 	if lastAttempt {
 		return s.fail(ctx, u, b, msg)
-	}
-	if throttled(err) {
-		s.cfg.Metrics.throttled()
 	}
 	if err := s.setUser(ctx, u.ID, "last_error = $1, failures = failures + 1", msg); err != nil {
 		return err
 	}
 	return fmt.Errorf("sync %s: %w", u.Email, err)
+}
+
+// throttleBackoff doubles from base (30 seconds) up to 15 minutes with
+// each throttling answer in a row, plus up to a fifth of jitter so that
+// many mailboxes throttled together do not come back together.
+func throttleBackoff(base time.Duration, failures int) time.Duration {
+	d := base << min(failures, 5)
+	d = min(d, 15*time.Minute)
+	return d + rand.N(d/5+1)
 }
 
 // watch renews the lease and stops the work when the admin stops or
@@ -385,26 +414,28 @@ func (s *Service) setUser(ctx context.Context, userID int64, set string, args ..
 	return nil
 }
 
-// preflight logs in at both sides and checks the servers; it returns what
-// is wrong, in words for the admin, or "".
-func preflight(ctx context.Context, src, dst imapconn.Config) string {
+// preflight logs in at both sides and checks the servers. msg says, in
+// words for the admin, what makes the user fail for good (a refused login,
+// a server that does not speak IMAP4rev1); err is a failure that may pass
+// (a server down or throttling).
+func preflight(ctx context.Context, src, dst imapconn.Config) (msg string, err error) {
 	src.ReadOnly = true
 	src.Side, dst.Side = "source", "destination"
 	for _, cfg := range []imapconn.Config{src, dst} {
 		c, err := imapconn.Dial(ctx, cfg)
+		if authFailed(err) {
+			return loginAdvice(err, src, dst), nil
+		}
 		if err != nil {
-			if authFailed(err) {
-				return loginAdvice(err, src, dst)
-			}
-			return fmt.Sprintf("validation: %v", err)
+			return "", fmt.Errorf("validation: %w", err)
 		}
 		caps := c.Caps()
 		c.Close()
 		if !caps.Has(imap.CapIMAP4rev1) && !caps.Has(imap.CapIMAP4rev2) {
-			return fmt.Sprintf("validation: the %s server %s does not speak IMAP4rev1", cfg.Side, cfg.Addr)
+			return fmt.Sprintf("validation: the %s server %s does not speak IMAP4rev1", cfg.Side, cfg.Addr), nil
 		}
 	}
-	return ""
+	return "", nil
 }
 
 // loginAdvice turns a refused login into what the admin should check.
