@@ -368,13 +368,10 @@ func (s *Service) RemoveBatch(ctx context.Context, name string) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE batches SET state = $1 WHERE id = $2`, BatchRemoving, b.ID); err != nil {
 			return err
 		}
-		// The credentials go at once, before the rows.
-		_, err := tx.ExecContext(ctx, `UPDATE batch_users SET source_password = '', dest_password = '', status = $1
-			WHERE batch_id = $2 AND status NOT IN ($3, $4)`, UserStopped, b.ID, UserFailed, UserCompleted)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE batch_users SET source_password = '', dest_password = '' WHERE batch_id = $1`, b.ID)
+		// The credentials go at once, before the rows; running passes stop.
+		_, err := tx.ExecContext(ctx, `UPDATE batch_users SET source_password = '', dest_password = '',
+			status = CASE WHEN status IN ($1, $2) THEN status ELSE $3 END WHERE batch_id = $4`,
+			UserFailed, UserCompleted, UserStopped, b.ID)
 		return err
 	})
 	if err != nil {
