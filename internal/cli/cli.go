@@ -52,7 +52,8 @@ newest mail first, the source never changed, and re-runs copying only what is ne
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newSyncCmd(stdout, stderr), newServeCmd(stdout, stderr), newWorkerCmd(stdout, stderr),
-		newEndpointCmd(stdout, stderr), newBatchCmd(stdout, stderr), newUserCmd(stdout, stderr), newVersionCmd(stdout))
+		newEndpointCmd(stdout, stderr), newBatchCmd(stdout, stderr), newUserCmd(stdout, stderr), newAdminCmd(stdout, stderr),
+		newVersionCmd(stdout))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
