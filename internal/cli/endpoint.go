@@ -91,6 +91,7 @@ func newEndpointAddCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Command
 	f.StringVar(&pwFile, "admin-password-file", "", "file holding the admin password (or env IMAPMIGRATE_ADMIN_PASSWORD)")
 	f.StringVar(&ep.CAFile, "ca-file", "", "PEM file of certificate authorities to trust (private CA, self-signed), as a path on the server")
 	f.BoolVar(&ep.InsecureSkipVerify, "insecure-skip-verify", false, "do not verify the server's certificate (unsafe)")
+	f.StringVar(&ep.CertSHA256, "cert-sha256", "", "trust only the server certificate with this SHA-256 fingerprint, as openssl x509 -fingerprint -sha256 prints it (self-signed; the safe alternative to --insecure-skip-verify)")
 	f.IntVar(&ep.MaxConcurrentMigrations, "max-concurrent-migrations", 20, "mailboxes migrated through this server at once")
 	f.IntVar(&ep.MaxConcurrentIncrementalSyncs, "max-concurrent-incremental-syncs", 10, "incremental syncs among them")
 	cmd.RunE = rf.run(stdout, stderr, func(ctx context.Context, rc *remote, args []string) error {
@@ -226,8 +227,11 @@ func newEndpointListCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Comman
 		fmt.Fprintln(tw, "NAME\tHOST\tPORT\tSECURITY\tAUTH\tCREDENTIALS\tADMIN\tMAX MIGRATIONS\tMAX INCREMENTAL")
 		for _, ep := range eps {
 			sec := ep.Security
-			if ep.InsecureSkipVerify {
+			switch {
+			case ep.InsecureSkipVerify:
 				sec += " (unverified)"
+			case ep.CertSHA256 != "":
+				sec += " (pinned)"
 			}
 			admin := "-"
 			if ep.Credentials == "admin" || ep.AdminUser != "" {

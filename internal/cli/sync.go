@@ -62,6 +62,7 @@ type sideFlags struct {
 	authUser     string
 	caFile       string
 	insecure     bool
+	certSHA256   string
 }
 
 func (sf *sideFlags) register(cmd *cobra.Command, label string) {
@@ -74,6 +75,7 @@ func (sf *sideFlags) register(cmd *cobra.Command, label string) {
 	f.StringVar(&sf.authUser, n+"-auth-user", "", "log in as this admin and act for --"+n+"-user (SASL PLAIN authorization identity)")
 	f.StringVar(&sf.caFile, n+"-ca-file", "", "PEM file of certificate authorities to trust for the "+label+" server (private CA, self-signed)")
 	f.BoolVar(&sf.insecure, n+"-insecure-skip-verify", false, "do not verify the "+label+" server's certificate (unsafe)")
+	f.StringVar(&sf.certSHA256, n+"-cert-sha256", "", "trust only the "+label+" server certificate with this SHA-256 fingerprint, as openssl x509 -fingerprint -sha256 prints it (self-signed; the safe alternative to --"+n+"-insecure-skip-verify)")
 }
 
 // config turns the flags into a connection config. Errors are usage errors.
@@ -101,9 +103,20 @@ func (sf *sideFlags) config(label string) (imapconn.Config, error) {
 			return cfg, fmt.Errorf("--%s-ca-file: %w", sf.name, err)
 		}
 	}
+	if sf.certSHA256 != "" {
+		if _, err := imapconn.ParsePin(sf.certSHA256); err != nil {
+			return cfg, fmt.Errorf("--%s-cert-sha256: %w", sf.name, err)
+		}
+		switch {
+		case sf.insecure || sf.caFile != "":
+			return cfg, fmt.Errorf("--%s-cert-sha256 excludes --%s-insecure-skip-verify and --%s-ca-file", sf.name, sf.name, sf.name)
+		case sec == imapconn.SecurityNone:
+			return cfg, fmt.Errorf("--%s-cert-sha256 needs --%s-security tls or starttls", sf.name, sf.name)
+		}
+	}
 	return imapconn.Config{
 		Addr: sf.addr, Security: sec, User: sf.user, Password: pw, AuthUser: sf.authUser,
-		CAFile: sf.caFile, InsecureSkipVerify: sf.insecure, Side: label,
+		CAFile: sf.caFile, InsecureSkipVerify: sf.insecure, PinSHA256: sf.certSHA256, Side: label,
 	}, nil
 }
 

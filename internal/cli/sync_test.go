@@ -48,7 +48,7 @@ func TestSyncHelpNamesTheContract(t *testing.T) {
 		t.Fatalf("sync --help exit %d: %s", code, errOut.String())
 	}
 	for _, side := range []string{"source", "dest"} {
-		for _, f := range []string{"", "-user", "-password-file", "-security", "-auth-user", "-ca-file", "-insecure-skip-verify"} {
+		for _, f := range []string{"", "-user", "-password-file", "-security", "-auth-user", "-ca-file", "-insecure-skip-verify", "-cert-sha256"} {
 			if flag := "--" + side + f + " "; !strings.Contains(out.String(), flag) {
 				t.Errorf("sync --help does not list %s", flag)
 			}
@@ -73,6 +73,11 @@ func TestSyncUsageErrors(t *testing.T) {
 		{"NoPort", []string{"sync", "--source", "host", "--source-user", "u", "--dest", "h:1", "--dest-user", "u"}, "want HOST:PORT"},
 		{"BadSecurity", []string{"sync", "--source", "h:1", "--source-user", "u", "--source-security", "ssl", "--dest", "h:1", "--dest-user", "u"}, "--source-security"},
 		{"UnknownFlag", []string{"sync", "--bogus"}, "unknown flag"},
+		{"BadPin", []string{"sync", "--source", "h:1", "--source-user", "u", "--source-cert-sha256", "ab:cd", "--dest", "h:1", "--dest-user", "u"}, "--source-cert-sha256: parse certificate pin"},
+		{"PinAndInsecure", []string{"sync", "--source", "h:1", "--source-user", "u", "--dest", "h:1", "--dest-user", "u",
+			"--dest-cert-sha256", strings.Repeat("AB:", 31) + "AB", "--dest-insecure-skip-verify"}, "--dest-cert-sha256 excludes --dest-insecure-skip-verify"},
+		{"PinWithoutTLS", []string{"sync", "--source", "h:1", "--source-user", "u", "--dest", "h:1", "--dest-user", "u",
+			"--dest-cert-sha256", strings.Repeat("ab", 32), "--dest-security", "none"}, "--dest-cert-sha256 needs --dest-security tls or starttls"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -60,6 +60,7 @@ func TestDialTLS(t *testing.T) {
 		cert     *tls.Certificate
 		caFile   string
 		insecure bool
+		pin      string
 		wantErr  func(error) bool // nil: Dial must succeed
 	}{
 		{name: "CAFile", cert: &p.leaf, caFile: p.caFile},
@@ -74,13 +75,20 @@ func TestDialTLS(t *testing.T) {
 			var ce x509.CertificateInvalidError
 			return errors.As(err, &ce) && ce.Reason == x509.Expired
 		}},
+		// A pin trusts that one certificate: no chain, expiry or name check.
+		{name: "PinnedSelfSigned", cert: &p.selfSigned, pin: fingerprintOf(p.selfSigned)},
+		{name: "PinnedWrongHost", cert: &p.wrongHost, pin: strings.ToLower(fingerprintOf(p.wrongHost))},
+		{name: "PinnedExpired", cert: &p.expired, pin: strings.ReplaceAll(fingerprintOf(p.expired), ":", "")},
+		{name: "PinMismatch", cert: &p.leaf, pin: fingerprintOf(p.selfSigned), wantErr: func(err error) bool {
+			return strings.Contains(err.Error(), "fingerprint "+fingerprintOf(p.leaf)+", not the pinned "+fingerprintOf(p.selfSigned))
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			addr := startMem(t, memOptions{implicitTLS: tt.cert})
 			cfg := testConfig(addr, SecurityTLS)
-			cfg.CAFile, cfg.InsecureSkipVerify = tt.caFile, tt.insecure
+			cfg.CAFile, cfg.InsecureSkipVerify, cfg.PinSHA256 = tt.caFile, tt.insecure, tt.pin
 			c, err := Dial(context.Background(), cfg)
 			if tt.wantErr == nil {
 				if err != nil {

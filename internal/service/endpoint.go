@@ -122,6 +122,17 @@ func normalize(e *Endpoint, hasAdminPassword bool) error {
 	if e.MaxConcurrentIncrementalSyncs > e.MaxConcurrentMigrations {
 		problems = append(problems, "max_concurrent_incremental_syncs: cannot exceed max_concurrent_migrations")
 	}
+	if e.CertSHA256 = strings.TrimSpace(e.CertSHA256); e.CertSHA256 != "" {
+		if _, err := imapconn.ParsePin(e.CertSHA256); err != nil {
+			problems = append(problems, "cert_sha256: want a SHA-256 fingerprint, 64 hex digits (colons allowed)")
+		}
+		if e.InsecureSkipVerify || e.CAFile != "" {
+			problems = append(problems, "cert_sha256: not together with insecure_skip_verify or ca_file")
+		}
+		if sec == imapconn.SecurityNone {
+			problems = append(problems, "cert_sha256: needs security tls or starttls")
+		}
+	}
 	e.HasAdminPassword = hasAdminPassword && e.Credentials == CredentialsAdmin
 	if len(problems) > 0 {
 		return fmt.Errorf("endpoint %q: %s: %w", e.Name, strings.Join(problems, "; "), ErrInvalid)
@@ -289,6 +300,7 @@ func (e *endpoint) login(user, password string) imapconn.Config {
 		Security:           imapconn.Security(e.Security),
 		CAFile:             e.CAFile,
 		InsecureSkipVerify: e.InsecureSkipVerify,
+		PinSHA256:          e.CertSHA256,
 		User:               user,
 		Password:           password,
 	}

@@ -67,6 +67,12 @@ type Endpoint struct {
 	HasAdminPassword   bool   `json:"has_admin_password"`
 	CAFile             string `json:"ca_file,omitempty"`
 	InsecureSkipVerify bool   `json:"insecure_skip_verify"`
+	// CertSHA256 pins the server's certificate by the SHA-256 fingerprint
+	// of its DER form (hex, colons allowed, as openssl x509 -fingerprint
+	// -sha256 prints it): that certificate is trusted, self-signed or not,
+	// and no other. It excludes InsecureSkipVerify and CAFile. Empty means
+	// no pin.
+	CertSHA256 string `json:"cert_sha256,omitempty"`
 	// MaxConcurrentMigrations caps the mailboxes being migrated through
 	// this endpoint at once, across all workers (default 20).
 	MaxConcurrentMigrations int `json:"max_concurrent_migrations"`
