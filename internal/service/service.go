@@ -109,7 +109,6 @@ type Service struct {
 	poke    chan struct{} // wakes the scheduler after an admin action
 	stop    context.CancelFunc
 	done    sync.WaitGroup
-	running sync.Map // user id -> context.CancelFunc of its job in this process
 }
 
 // queue is what the service uses of a River client, whichever its driver.
