@@ -209,9 +209,12 @@ func (q *unitQueue) done(fr *folderRun) {
 	q.cond.Broadcast()
 }
 
+// wake wakes the lanes waiting for work. The empty critical section is on
+// purpose: it orders the broadcast after any waiter's check of the queue,
+// so that a waiter about to sleep cannot miss it.
 func (q *unitQueue) wake() {
 	q.mu.Lock()
-	q.mu.Unlock()
+	q.mu.Unlock() //lint:ignore SA2001 see above
 	q.cond.Broadcast()
 }
 
