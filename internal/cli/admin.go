@@ -27,7 +27,7 @@ func newAdminCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Maintenance run on the service's machine, against its data directory or database",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newRotateKeyCmd(stdout, stderr))
+	cmd.AddCommand(newRotateKeyCmd(stdout, stderr), newAdminSetPasswordCmd(stdout, stderr))
 	return cmd
 }
 

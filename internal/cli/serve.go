@@ -27,6 +27,7 @@ import (
 	"github.com/imapmigrate/imapmigrate/internal/secret"
 	"github.com/imapmigrate/imapmigrate/internal/service"
 	"github.com/imapmigrate/imapmigrate/internal/store"
+	"github.com/imapmigrate/imapmigrate/internal/web"
 )
 
 // stopGrace is how long running mailbox jobs get to finish their current
@@ -37,9 +38,10 @@ func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
 	var configFile string
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the migration service: REST API, scheduler and workers",
-		Long: `Run the migration service in one process: the REST API under /api/v1/,
-the scheduler (queued users, incremental syncs every 24 hours, complete-after
+		Short: "Run the migration service: web console, REST API, scheduler and workers",
+		Long: `Run the migration service in one process: the web console at /
+(sign in with the password set by 'imapmigrate admin set-password', or the
+admin token), the REST API under /api/v1/, the scheduler (queued users, incremental syncs every 24 hours, complete-after
 times, removals) and the workers that migrate mailboxes.
 
 By default everything lives in the data directory: the SQLite database, the
@@ -165,6 +167,12 @@ func runService(ctx context.Context, stderr io.Writer, configFile string, getenv
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.New(svc, token, log))
+	console, err := web.New(web.Config{Service: svc, Token: token,
+		PasswordFile: filepath.Join(cfg.Data, web.PasswordFileName), Logger: log})
+	if err != nil {
+		return exitf(ExitInternal, "%v", err)
+	}
+	mux.Handle("/", console)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := db.SQL().PingContext(r.Context()); err != nil {
