@@ -3,7 +3,7 @@
 //
 // Every route but GET /api/v1/health needs "Authorization: Bearer <token>".
 // Errors come back as {"error": "..."} with a status from one table
-// (statusOf): the service's kinds (not found, conflict, invalid input, and
+// (StatusOf): the service's kinds (not found, conflict, invalid input, and
 // 502 Bad Gateway for an IMAP server that refused or could not be reached)
 // say what went wrong in the service's words, anything else is logged and
 // shown as "internal error". Passwords go in (endpoint admin passwords, CSV
@@ -117,13 +117,16 @@ var statusCodes = []struct {
 	{errUnauthorized, http.StatusUnauthorized},
 	// The caller went away (nginx's 499, nobody reads it) or the server is
 	// shutting down; neither is a bug worth a log line.
-	{context.Canceled, statusClientClosed},
+	{context.Canceled, StatusClientClosed},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable},
 }
 
-const statusClientClosed = 499
+// StatusClientClosed is nginx's 499: the caller went away.
+const StatusClientClosed = 499
 
-func statusOf(err error) int {
+// StatusOf is the HTTP status for err, from the table above; the console
+// answers with the same statuses.
+func StatusOf(err error) int {
 	for _, c := range statusCodes {
 		if errors.Is(err, c.err) {
 			return c.status
@@ -216,13 +219,13 @@ func (h *handler) authorized(r *http.Request) bool {
 }
 
 func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	status := statusOf(err)
+	status := StatusOf(err)
 	body := ErrorBody{Error: err.Error()}
 	switch status {
 	case http.StatusInternalServerError:
 		h.log.ErrorContext(r.Context(), "API request failed", "route", r.Pattern, "err", err)
 		body.Error = "internal error"
-	case statusClientClosed:
+	case StatusClientClosed:
 		body.Error = "request canceled"
 	case http.StatusServiceUnavailable:
 		body.Error = "timed out"

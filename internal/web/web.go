@@ -31,7 +31,6 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -274,33 +273,19 @@ var (
 	errForbidden  = errors.New("the form has expired or did not come from this console (CSRF token missing or wrong): reload the page and try again")
 )
 
-// statusCodes maps error kinds to HTTP statuses, first match wins, as in
-// the API. An error that matches none is an internal error: logged, and
-// shown only as "internal error".
-var statusCodes = []struct {
-	err    error
-	status int
-}{
-	{service.ErrNotFound, http.StatusNotFound},
-	{service.ErrConflict, http.StatusConflict},
-	{service.ErrInvalid, http.StatusUnprocessableEntity},
-	{service.ErrRemote, http.StatusBadGateway},
-	{errBadRequest, http.StatusBadRequest},
-	{errTooLarge, http.StatusRequestEntityTooLarge},
-	{errForbidden, http.StatusForbidden},
-	{context.Canceled, statusClientClosed},
-	{context.DeadlineExceeded, http.StatusServiceUnavailable},
-}
-
-const statusClientClosed = 499
-
+// statusOf is the HTTP status for err: the console's own request errors,
+// then the API's table, so that both answer alike. An error that matches
+// none is an internal error: logged, and shown only as "internal error".
 func statusOf(err error) int {
-	for _, c := range statusCodes {
-		if errors.Is(err, c.err) {
-			return c.status
-		}
+	switch {
+	case errors.Is(err, errBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden
 	}
-	return http.StatusInternalServerError
+	return api.StatusOf(err)
 }
 
 // describe returns the status for err and the text to show the admin.
@@ -310,7 +295,7 @@ func (h *handler) describe(r *http.Request, err error) (int, string) {
 	case http.StatusInternalServerError:
 		h.log.ErrorContext(r.Context(), "Console request failed.", "route", r.Pattern, "err", err)
 		return status, "internal error"
-	case statusClientClosed:
+	case api.StatusClientClosed:
 		return status, "request canceled"
 	case http.StatusServiceUnavailable:
 		return status, "timed out"
