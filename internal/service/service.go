@@ -106,9 +106,9 @@ type Service struct {
 	queue  queue
 	holder string // names this process in leases
 
-	poke    chan struct{} // wakes the scheduler after an admin action
-	stop    context.CancelFunc
-	done    sync.WaitGroup
+	poke chan struct{} // wakes the scheduler after an admin action
+	stop context.CancelFunc
+	done sync.WaitGroup
 }
 
 // queue is what the service uses of a River client, whichever its driver.
