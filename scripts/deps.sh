@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what imapmigrate's demo and tests need on a fresh Debian machine:
 # Dovecot's IMAP server and the PostgreSQL server (the tests start their own
-# instances on loopback; the system services are not used). Needs root or
-# sudo; does nothing when everything is there.
+# instances on loopback; the system services are not used), and Chromium for
+# the console's browser test. Needs root or sudo; does nothing when
+# everything is there.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -13,6 +14,8 @@ command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || missing+=(dove
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/time ] || missing+=(time)  # GNU time measures peak RSS in make bench
 command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || missing+=(golang-go)
+# TestConsoleInChromium drives Debian's build, headless, at this path.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   # Quiet unless it fails: apt and debconf chatter on stderr even with -qq.
