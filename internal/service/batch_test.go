@@ -63,6 +63,9 @@ func testBatchLifecycle(t *testing.T, pg bool) {
 			if got.Status != service.UserFailed || !strings.Contains(got.LastError, "source server refused the login of "+u) {
 				t.Errorf("%s: status %s, error %q; want Failed naming the source login", u, got.Status, got.LastError)
 			}
+			if len(got.Errors) != 1 || got.Errors[0].Message != got.LastError {
+				t.Errorf("%s: error history %+v; want the one failure", u, got.Errors)
+			}
 		case u == "u07":
 			if got.Status != service.UserFailed || !strings.Contains(got.LastError, "destination") || !strings.Contains(got.LastError, "may not exist") {
 				t.Errorf("%s: status %s, error %q; want Failed saying the destination mailbox may not exist", u, got.Status, got.LastError)

@@ -242,9 +242,17 @@ type User struct {
 	LastError string  `json:"last_error,omitempty"`
 	// ThrottledUntil is set while the user waits after a throttling answer.
 	ThrottledUntil *time.Time `json:"throttled_until,omitempty"`
-	Folders        []Folder   `json:"folders,omitempty"`
-	SkippedItems   []Item     `json:"skipped_items,omitempty"`
-	FailedItems    []Item     `json:"failed_items,omitempty"`
+	// Errors is the error history, newest first (at most 50 are kept).
+	Errors       []ErrorEvent `json:"error_history,omitempty"`
+	Folders      []Folder     `json:"folders,omitempty"`
+	SkippedItems []Item       `json:"skipped_items,omitempty"`
+	FailedItems  []Item       `json:"failed_items,omitempty"`
+}
+
+// ErrorEvent is one error in a user's history.
+type ErrorEvent struct {
+	At      time.Time `json:"at"`
+	Message string    `json:"message"`
 }
 
 // Folder is one source folder's figures, from the last pass.

@@ -62,5 +62,8 @@ func TestThrottledIsNotFailed(t *testing.T) {
 	if u.Status != service.UserSynced || u.ThrottledUntil != nil || u.LastError != "" {
 		t.Errorf("u01 after the throttling: %s, throttled until %v, error %q; want Synced and clear", u.Status, u.ThrottledUntil, u.LastError)
 	}
+	if len(u.Errors) == 0 || !strings.Contains(u.Errors[len(u.Errors)-1].Message, "throttled, retrying at") {
+		t.Errorf("u01's error history %+v; want the throttling kept after the sync cleared the last error", u.Errors)
+	}
 	b.checkMirrored("u01")
 }

@@ -222,5 +222,45 @@ func (s *Service) User(ctx context.Context, email string) (*User, error) {
 		return nil, err
 	}
 	out := u.public(b.Name, true)
+	if out.Errors, err = s.errorHistory(ctx, u.ID); err != nil {
+		return nil, err
+	}
 	return &out, nil
+}
+
+// maxErrorHistory is how many errors are kept per user.
+const maxErrorHistory = 50
+
+// recordError adds msg to a user's error history and drops the oldest
+// beyond maxErrorHistory.
+func (s *Service) recordError(ctx context.Context, userID int64, msg string) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO batch_user_errors (user_id, at, message) VALUES ($1, $2, $3)`,
+		userID, now(), msg); err != nil {
+		return fmt.Errorf("record error of user %d: %w", userID, err)
+	}
+	_, err := s.db.ExecContext(ctx, `DELETE FROM batch_user_errors WHERE user_id = $1 AND id NOT IN
+		(SELECT id FROM batch_user_errors WHERE user_id = $1 ORDER BY id DESC LIMIT $2)`, userID, maxErrorHistory)
+	if err != nil {
+		return fmt.Errorf("trim error history of user %d: %w", userID, err)
+	}
+	return nil
+}
+
+func (s *Service) errorHistory(ctx context.Context, userID int64) ([]ErrorEvent, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT at, message FROM batch_user_errors WHERE user_id = $1 ORDER BY id DESC`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("read error history of user %d: %w", userID, err)
+	}
+	defer rows.Close()
+	var out []ErrorEvent
+	for rows.Next() {
+		var at int64
+		var e ErrorEvent
+		if err := rows.Scan(&at, &e.Message); err != nil {
+			return nil, fmt.Errorf("read error history of user %d: %w", userID, err)
+		}
+		e.At = time.UnixMilli(at).UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }

@@ -215,8 +215,11 @@ func (s *Service) retry(ctx context.Context, u *userRow, b *batchRow, err error,
 		wait := throttleBackoff(s.cfg.ThrottleBackoff, u.Failures)
 		until := time.Now().Add(wait)
 		log.Warn("Throttled by a server; waiting.", "err", msg, "until", until.UTC().Format(time.RFC3339))
-		if err := s.setUser(ctx, u.ID, "last_error = $1, failures = failures + 1, throttled_until = $2",
-			fmt.Sprintf("throttled, retrying at %s: %s", until.UTC().Format("15:04:05 MST"), msg), until.UnixMilli()); err != nil {
+		msg = fmt.Sprintf("throttled, retrying at %s: %s", until.UTC().Format("15:04:05 MST"), msg)
+		if err := s.setUser(ctx, u.ID, "last_error = $1, failures = failures + 1, throttled_until = $2", msg, until.UnixMilli()); err != nil {
+			return err
+		}
+		if err := s.recordError(ctx, u.ID, msg); err != nil {
 			return err
 		}
 		return river.JobSnooze(wait)
@@ -226,6 +229,9 @@ func (s *Service) retry(ctx context.Context, u *userRow, b *batchRow, err error,
 		return s.fail(ctx, u, b, msg)
 	}
 	if err := s.setUser(ctx, u.ID, "last_error = $1, failures = failures + 1", msg); err != nil {
+		return err
+	}
+	if err := s.recordError(ctx, u.ID, msg); err != nil {
 		return err
 	}
 	return fmt.Errorf("sync %s: %w", u.Email, err)
@@ -329,6 +335,11 @@ func (s *Service) finishPass(ctx context.Context, u *userRow, b *batchRow, p pas
 	if err != nil {
 		return err
 	}
+	if lastError != "" {
+		if err := s.recordError(ctx, u.ID, lastError); err != nil {
+			return err
+		}
+	}
 	log.Info("Sync finished.", "status", status, "copied", rep.Totals.Copied, "synced", synced,
 		"skipped", skipped, "failed", rep.Totals.Failed, "seconds", elapsed.Seconds())
 	return s.settle(ctx, b.ID)
@@ -369,6 +380,9 @@ func toItems(in []mailsync.Item) []Item {
 func (s *Service) fail(ctx context.Context, u *userRow, b *batchRow, msg string) error {
 	db := context.WithoutCancel(ctx)
 	if err := s.setUser(db, u.ID, "status = $1, last_error = $2, enqueued_at = NULL", UserFailed, msg); err != nil {
+		return err
+	}
+	if err := s.recordError(db, u.ID, msg); err != nil {
 		return err
 	}
 	return s.settle(db, b.ID)
