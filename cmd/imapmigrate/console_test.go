@@ -687,6 +687,8 @@ func TestConsoleInChromium(t *testing.T) {
 			t.Errorf("%s: the row has no progress bar", u)
 		}
 	}
+	// The summary above the table follows too.
+	b.waitContains("dd#batch-items", 30*time.Second, fmt.Sprintf("%d synced, 0 skipped, 0 failed", total))
 	if n := b.count("table#users tr[data-user]"); n != users {
 		t.Errorf("table#users has %d user rows; want %d", n, users)
 	}

@@ -285,7 +285,12 @@ type batchData struct {
 }
 
 type batchJSON struct {
-	State       string    `json:"state"`
+	State string `json:"state"`
+	// The summary above the table, as shown.
+	Items       string    `json:"items"`
+	Size        string    `json:"size"`
+	LastSync    string    `json:"last_sync"`
+	NextSync    string    `json:"next_sync"`
 	Actions     []string  `json:"actions"`
 	ActionsHTML string    `json:"actions_html"`
 	Users       []userRow `json:"users"`
@@ -334,7 +339,12 @@ func (h *handler) batchJSON(c *call) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, batchJSON{State: d.Batch.State, Actions: d.Row.Actions, ActionsHTML: d.Row.ActionsHTML, Users: d.Users})
+	t := d.Batch.Totals
+	writeJSON(c.w, http.StatusOK, batchJSON{State: d.Batch.State,
+		Items:    fmt.Sprintf("%d synced, %d skipped, %d failed", t.ItemsSynced, t.ItemsSkipped, t.ItemsFailed),
+		Size:     formatBytes(t.Bytes),
+		LastSync: formatTime(d.Batch.LastSync), NextSync: formatTime(d.Batch.NextSync),
+		Actions: d.Row.Actions, ActionsHTML: d.Row.ActionsHTML, Users: d.Users})
 	return nil
 }
 

@@ -50,7 +50,8 @@ func TestPagesKeepTheDOMContract(t *testing.T) {
 		{"/batches/spring/confirm/remove", []string{`<button id="confirm" type="submit"`, `action="/batches/spring/remove"`}},
 		{"/users/alice@example.com", []string{`<span id="user-status" class="badge">Synced</span>`, `<span id="grade">Investigate</span>`,
 			"3 items failed, 1 rejected by the destination", `<table id="folders">`, `<td class="dest-count num">40</td>`,
-			`<table id="skipped">`, `Big attachment`, `too_large`, `<p id="last-error">append uid 9`}},
+			`<table id="skipped">`, `Big attachment`, `too_large`, `<p id="last-error">append uid 9`,
+			`<ol id="error-history"`, "throttled, retrying at 12:00:30 UTC"}},
 		{"/endpoints", []string{`<table id="endpoints">`, `<tr data-endpoint="old">`, `<tr data-endpoint="new">`,
 			`data-action="test"`, `name="user"`, `name="password" type="password"`, `class="test-result"`, `data-action="edit"`,
 			`href="/endpoints/old/edit"`, `data-action="remove"`, `id="ep-name"`, `id="ep-host"`, `id="ep-port"`, `<select id="ep-security"`,
@@ -107,6 +108,7 @@ func detailedUser() service.User {
 		Status: service.UserSynced, ItemsSynced: 100, ItemsSkipped: 3, ItemsFailed: 3, Bytes: 123456,
 		SkippedBy: map[string]int64{"too_large": 2, "rejected": 1}, LastSync: &last,
 		LastError: `append uid 9 to folder "Sent" for alice@example.com: imap: NO [OVERQUOTA] quota exceeded`,
+		Errors:    []service.ErrorEvent{{At: last, Message: "throttled, retrying at 12:00:30 UTC: NO [LIMIT] too many"}},
 		Folders: []service.Folder{
 			{Source: "INBOX", Destination: "INBOX", Status: "synced", SourceCount: 44, DestCount: 40, Copied: 40,
 				Skipped: map[string]int{"too_large": 2, "rejected": 1}, Failed: 3, Bytes: 100000},

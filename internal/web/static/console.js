@@ -118,7 +118,10 @@
         location.reload();
         return;
       }
-      setText(document.getElementById('batch-state'), data.state);
+      for (const [id, v] of [['batch-state', data.state], ['batch-items', data.items], ['batch-size', data.size],
+        ['batch-last-sync', data.last_sync], ['batch-next-sync', data.next_sync]]) {
+        setText(document.getElementById(id), v);
+      }
       setActions(document.getElementById('batch-actions'), data.actions, data.actions_html);
       for (const u of data.users) {
         const tr = rows.get(u.email);
