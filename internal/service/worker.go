@@ -18,6 +18,7 @@ import (
 	"github.com/imapmigrate/imapmigrate/internal/folder"
 	"github.com/imapmigrate/imapmigrate/internal/imapconn"
 	"github.com/imapmigrate/imapmigrate/internal/mailsync"
+	"github.com/imapmigrate/imapmigrate/internal/throttle"
 )
 
 // pass is the kind of sync a user needs.
@@ -204,15 +205,17 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 }
 
 // retry handles a pass that could not run or finish for a reason that may
-// pass: a server asking to slow down waits as long as its backoff says,
-// without using up an attempt; anything else is retried by River with
-// its backoff, and fails the user after the last attempt.
+// pass: a server asking to slow down (see throttled) waits, without using
+// up an attempt, for throttleWait: the backoff, or longer when the server
+// suggested a longer wait (Office 365's "Suggested Backoff Time"). Anything
+// else is retried by River with its backoff, and fails the user after the
+// last attempt.
 func (s *Service) retry(ctx context.Context, u *userRow, b *batchRow, err error, lastAttempt bool, log *slog.Logger) error {
 	ctx = context.WithoutCancel(ctx)
 	msg := err.Error()
-	if throttled(err) {
+	if hint := throttleHint(err); hint.Throttled {
 		s.cfg.Metrics.throttled()
-		wait := throttleBackoff(s.cfg.ThrottleBackoff, u.Failures)
+		wait := throttleWait(s.cfg.ThrottleBackoff, u.Failures, hint)
 		until := time.Now().Add(wait)
 		log.Warn("Throttled by a server; waiting.", "err", msg, "until", until.UTC().Format(time.RFC3339))
 		msg = fmt.Sprintf("throttled, retrying at %s: %s", until.UTC().Format("15:04:05 MST"), msg)
@@ -244,6 +247,18 @@ func throttleBackoff(base time.Duration, failures int) time.Duration {
 	d := base << min(failures, 5)
 	d = min(d, 15*time.Minute)
 	return d + rand.N(d/5+1)
+}
+
+// throttleWait is how long a throttled mailbox waits: throttleBackoff, or
+// the server's suggested wait plus up to a fifth of jitter when that is
+// longer, so that the server is never asked again sooner than it said.
+// hint.Wait is at most throttle.MaxWait (an hour).
+func throttleWait(base time.Duration, failures int, hint throttle.Hint) time.Duration {
+	d := throttleBackoff(base, failures)
+	if hint.Wait > 0 {
+		d = max(d, hint.Wait+rand.N(hint.Wait/5+1))
+	}
+	return d
 }
 
 // watch renews the lease and stops the work when the admin stops or
@@ -472,13 +487,20 @@ func authFailed(err error) bool {
 	return ok && kind == imapconn.KindAuth && !throttled(err)
 }
 
-// throttled recognises a login refused for now rather than for good.
-func throttled(err error) bool {
+// throttled recognises a server's answer that refuses for now rather than
+// for good: an RFC 5530 code (LIMIT, UNAVAILABLE, INUSE) or a provider's
+// words for it (Office 365, Exchange, Gmail, Yahoo), as read by
+// throttle.Parse from the *imap.Error in err's chain.
+func throttled(err error) bool { return throttleHint(err).Throttled }
+
+// throttleHint is throttle.Parse of the *imap.Error in err's chain; it is
+// the zero Hint when there is none (a network error is not throttling).
+func throttleHint(err error) throttle.Hint {
 	var ie *imap.Error
 	if !errors.As(err, &ie) {
-		return false
+		return throttle.Hint{}
 	}
-	return ie.Code == imap.ResponseCodeLimit || ie.Code == imap.ResponseCodeUnavailable || ie.Code == imap.ResponseCodeInUse
+	return throttle.Parse(string(ie.Code), ie.Text)
 }
 
 // progress adds up the engine's per-folder progress for the user's row.
