@@ -565,3 +565,12 @@ func (c *Conn) Abort() { c.wire.kill(errAborted) }
 // Abort. It is nil while the connection is open or when the server closed it.
 // go-imap flattens I/O errors into text, so this is how to tell these apart.
 func (c *Conn) Err() error { return c.wire.Err() }
+
+// Unmappable reports whether name, a mailbox name that go-imap returned in
+// LIST or STATUS data, stands in for a name the server sent that go-imap
+// could not decode (invalid modified UTF-7, RFC 3501 section 5.1.3). raw is
+// that name as the server sent it. Such a folder cannot be opened through
+// go-imap: its name cannot be sent back. See mailboxname.go.
+func (c *Conn) Unmappable(name string) (raw string, ok bool) {
+	return c.wire.unmappableName(name)
+}

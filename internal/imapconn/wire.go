@@ -2,6 +2,8 @@ package imapconn
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -39,9 +41,21 @@ type wire struct {
 	readOnly bool
 	idle     time.Duration
 
-	rmu    sync.Mutex // one Read at a time; guards in and prefix
+	rmu    sync.Mutex // one Read at a time; guards in, prefix and the fields below
 	in     scanner
 	prefix []byte // handed to the reader before any socket data; not scanned
+
+	// Responses that may carry a mailbox name go-imap cannot decode (an
+	// untagged LIST or STATUS) are held back whole and handed over through
+	// ready, with the name replaced when needed; see mailboxname.go. Every
+	// other response passes straight through once its first bytes show
+	// what it is.
+	ready      []byte // scanned bytes owed to the reader before any socket data
+	hold       []byte // the response being held back, from its first byte
+	holding    bool
+	decided    bool  // the held response is known to be LIST or STATUS
+	holdDirect bool  // hold is still in the caller's buffer, right after what goes out directly
+	rerr       error // a read error owed to the reader once ready is drained
 
 	// LITERAL+ (RFC 7888) for APPEND: go-imap sends a literal over 4 KiB as
 	// a synchronizing one and waits for the server's "+" even when the
@@ -69,7 +83,15 @@ type wire struct {
 
 	observe func(command string, d time.Duration) // Config.Observe
 	sent    map[string]sentCommand                // by tag, while observe is set
+
+	nonce      string            // makes this connection's sentinel names unguessable
+	sentinels  map[string]string // raw mailbox name -> sentinel wire form
+	unmappable map[string]string // sentinel as go-imap decodes it -> raw mailbox name
 }
+
+// maxHold bounds a held response. Mailbox names are short; a longer LIST
+// or STATUS response is handed over unchanged, for go-imap to judge.
+const maxHold = 64 << 10
 
 // sentCommand is a command waiting for its tagged reply.
 type sentCommand struct {
@@ -91,7 +113,17 @@ func newWire(raw, conn net.Conn, cfg Config) *wire {
 		greeting: true,
 		observe:  cfg.Observe,
 		sent:     map[string]sentCommand{},
+
+		nonce:      newNonce(),
+		sentinels:  map[string]string{},
+		unmappable: map[string]string{},
 	}
+}
+
+func newNonce() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
 }
 
 // upgrade switches to conn (the TLS layer after STARTTLS) and makes the
@@ -111,7 +143,18 @@ func (w *wire) Read(p []byte) (int, error) {
 	}
 
 	for {
+		if len(w.ready) > 0 {
+			n := copy(p, w.ready)
+			w.ready = w.ready[n:]
+			return n, nil
+		}
+		if err := w.rerr; err != nil {
+			w.rerr = nil
+			return 0, err
+		}
 		w.mu.Lock()
+		// A held response keeps the scanner off a boundary, so an injected
+		// line never lands inside one.
 		if len(w.inject) > 0 && w.in.atBoundary() {
 			n := copy(p, w.inject)
 			w.inject = w.inject[n:]
@@ -130,29 +173,146 @@ func (w *wire) Read(p []byte) (int, error) {
 		woken := w.waking && errors.Is(err, os.ErrDeadlineExceeded)
 		w.mu.Unlock()
 
-		for b := p[:n]; len(b) > 0; {
-			k, tok := w.in.scan(b)
-			if tok == tokLine {
-				w.serverLine()
-			}
-			b = b[k:]
-		}
+		direct := w.filter(p[:n])
 		if woken {
-			if n > 0 {
-				return n, nil
+			if direct > 0 {
+				return direct, nil
 			}
 			continue // hand over the continuation request
 		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return n, w.kill(fmt.Errorf("%w: no data from server for %v", ErrIdleTimeout, w.idle))
+				err = w.kill(fmt.Errorf("%w: no data from server for %v", ErrIdleTimeout, w.idle))
+			} else if cause := w.Err(); cause != nil {
+				err = cause
 			}
-			if cause := w.Err(); cause != nil {
-				return n, cause
+			if w.holding {
+				// The rest of it will not come: go-imap gets what arrived.
+				w.ready = append(w.ready, w.hold...)
+				w.hold, w.holding = w.hold[:0], false
+			}
+			if direct == 0 && len(w.ready) == 0 {
+				return 0, err
+			}
+			w.rerr = err
+		}
+		if direct > 0 {
+			return direct, nil
+		}
+	}
+}
+
+// filter scans server bytes b (read into the caller's buffer), updates the
+// protocol state line by line, and holds back LIST and STATUS responses
+// until they are complete. It returns how many leading bytes of b go to
+// the caller as they are; the rest of b is in hold or ready.
+func (w *wire) filter(b []byte) int {
+	direct := 0
+	passing := true // nothing of b has gone to hold or ready yet
+	if w.holding {
+		w.holdDirect = false // it began in an earlier buffer
+	}
+	release := func(resp []byte, unchanged bool) {
+		if unchanged && w.holdDirect && passing {
+			direct += len(resp)
+		} else {
+			w.ready = append(w.ready, resp...)
+			passing = false
+		}
+		w.hold, w.holding = w.hold[:0], false
+	}
+	for len(b) > 0 {
+		start := w.in.atBoundary()
+		k, tok := w.in.scan(b)
+		chunk := b[:k]
+		b = b[k:]
+		if tok == tokLine {
+			w.serverLine()
+		}
+		if start && !w.holding {
+			w.holding, w.decided, w.holdDirect = true, false, passing
+		}
+		if !w.holding {
+			if passing {
+				direct += k
+			} else {
+				w.ready = append(w.ready, chunk...)
+			}
+			continue
+		}
+		w.hold = append(w.hold, chunk...)
+		ended := tok == tokLine && !w.in.hasLit
+		if !w.decided {
+			maybe, sure := mayHoldMailbox(w.hold, tok == tokLine)
+			w.decided = sure && maybe
+			if !maybe {
+				release(w.hold, true)
+				continue
 			}
 		}
-		return n, err
+		switch {
+		case ended:
+			out, changed := w.fixMailbox(w.hold)
+			release(out, !changed)
+		case len(w.hold) > maxHold:
+			release(w.hold, true)
+		}
 	}
+	return direct
+}
+
+// mayHoldMailbox reports whether a server response that starts with b may
+// be an untagged LIST or STATUS response, and whether b is enough to tell.
+func mayHoldMailbox(b []byte, lineEnded bool) (maybe, sure bool) {
+	for _, want := range []string{"* LIST ", "* STATUS "} {
+		n := min(len(b), len(want))
+		if !strings.EqualFold(string(b[:n]), want[:n]) {
+			continue
+		}
+		if n == len(want) {
+			return true, true
+		}
+		if !lineEnded {
+			return true, false
+		}
+	}
+	return false, true
+}
+
+// fixMailbox replaces, in one complete LIST or STATUS response, a mailbox
+// name that go-imap cannot decode with this connection's sentinel for it.
+// It returns resp itself, and changed false, when there is nothing to
+// replace.
+func (w *wire) fixMailbox(resp []byte) (out []byte, changed bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var name string
+	out, raw := fixMailbox(resp, sentinelPrefix(w.nonce), func(raw []byte) string {
+		s, ok := w.sentinels[string(raw)]
+		if !ok {
+			s = sentinelName(w.nonce, len(w.sentinels)+1)
+			w.sentinels[string(raw)] = s
+			decoded, _ := decodeMUTF7([]byte(s))
+			w.unmappable[decoded] = string(raw)
+		}
+		name = s
+		return s
+	})
+	if raw == nil {
+		return resp, false
+	}
+	note := fmt.Sprintf("mailbox name %q is not valid modified UTF-7; passed on as %q", raw, name)
+	w.traceLocked("-- ", note, len(note))
+	return out, true
+}
+
+// unmappableName reports the raw mailbox name behind a sentinel that
+// go-imap returned, as the server sent it.
+func (w *wire) unmappableName(name string) (string, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	raw, ok := w.unmappable[name]
+	return raw, ok
 }
 
 // enableLiteralPlus turns the APPEND rewrite on; see wire.literalPlus.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,31 @@ type tree struct {
 	listed     []folder.Listed
 	ns         folder.Namespace
 	subscribed map[string]bool
+	// unmappable are the folders whose names the server sent in a form
+	// go-imap cannot decode (invalid modified UTF-7): they are left out of
+	// listed, cannot be opened, and are reported as skipped.
+	unmappable []unmappable
+}
+
+// unmappable is a folder listed under a name that is not valid modified
+// UTF-7 (RFC 3501 section 5.1.3). imapconn hands go-imap a stand-in name
+// for it (sentinel), so that the connection survives the LIST.
+type unmappable struct {
+	sentinel string // the name go-imap returned; never sent back
+	raw      string // the name as the server sent it
+}
+
+// mapping is the plan entry that reports u as skipped: it is never
+// examined, created or copied.
+func (u unmappable) mapping() folder.Mapping {
+	display := strings.Trim(strconv.Quote(u.raw), `"`)
+	return folder.Mapping{
+		Source:  u.sentinel,
+		Display: display,
+		Skip:    folder.SkipUnmappable,
+		Note: fmt.Sprintf("the source sent the folder name %q (bytes % x), which is not valid modified UTF-7 (RFC 3501 section 5.1.3); "+
+			"the folder cannot be opened, so it was not copied", u.raw, u.raw),
+	}
 }
 
 // listTree lists every folder with its special-use attributes and
@@ -41,6 +67,10 @@ func listTree(ctx context.Context, c *imapconn.Conn) (*tree, error) {
 	}
 	t := &tree{subscribed: map[string]bool{}}
 	for _, l := range list {
+		if raw, ok := c.Unmappable(l.Mailbox); ok {
+			t.unmappable = append(t.unmappable, unmappable{sentinel: l.Mailbox, raw: raw})
+			continue
+		}
 		sub := false
 		for _, a := range l.Attrs {
 			if a == imap.MailboxAttrSubscribed {
@@ -94,6 +124,12 @@ func (t *tree) rooted(root string) (*tree, error) {
 	for _, l := range t.listed {
 		if l.Name == root || strings.HasPrefix(l.Name, root+delim) {
 			out.listed = append(out.listed, l)
+		}
+	}
+	for _, u := range t.unmappable {
+		// Raw bytes: this holds for roots in plain ASCII, as user roots are.
+		if strings.HasPrefix(u.raw, root+delim) {
+			out.unmappable = append(out.unmappable, u)
 		}
 	}
 	if len(out.listed) == 0 {

@@ -178,6 +178,13 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("list destination folders of %s: %w", opts.Dest.User, err)
 	}
 	plan := folder.Plan(srcTree.listed, srcTree.ns, dstTree.listed, dstTree.ns, opts.Folders)
+	for _, u := range srcTree.unmappable {
+		s.log.Warn("Source folder name is not valid modified UTF-7; folder skipped.", "folder", u.mapping().Display)
+		plan = append(plan, u.mapping())
+	}
+	for _, u := range dstTree.unmappable {
+		s.log.Warn("Destination folder name is not valid modified UTF-7; folder ignored.", "folder", u.raw)
+	}
 
 	// 3. Scan each source folder: UIDs, flags, dates and sizes, and what the
 	// state says is already at the destination.
