@@ -556,7 +556,7 @@ func (s *run) copyOne(ctx context.Context, l *lane, fr *folderRun, m *srcMsg, li
 		// APPEND.
 		l.abort()
 		if errors.As(err, &ie) {
-			return fmt.Errorf("%w: append uid %d of folder %q: %s", ErrOverQuota, m.uid, fr.m.Display, ie.Text)
+			return fmt.Errorf("%w: append uid %d of folder %q: %w", ErrOverQuota, m.uid, fr.m.Display, ie)
 		}
 		return fmt.Errorf("copy uid %d of folder %q: %w", m.uid, fr.m.Display, err)
 	}
@@ -592,7 +592,7 @@ func (s *run) settle(ctx context.Context, l *lane, fr *folderRun, keep int) erro
 			switch ie.Code {
 			case imap.ResponseCodeOverQuota:
 				if quota == nil {
-					quota = fmt.Errorf("%w: append uid %d of folder %q: %s", ErrOverQuota, m.uid, fr.m.Display, ie.Text)
+					quota = fmt.Errorf("%w: append uid %d of folder %q: %w", ErrOverQuota, m.uid, fr.m.Display, ie)
 				}
 			case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse, imap.ResponseCodeServerBug, imap.ResponseCodeTryCreate:
 				// Temporary (RFC 5530); [LIMIT] and [TOOBIG] on an APPEND

@@ -9,6 +9,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/imapmigrate/imapmigrate/internal/imapconn"
+	"github.com/imapmigrate/imapmigrate/internal/mailsync"
 	"github.com/imapmigrate/imapmigrate/internal/throttle"
 )
 
@@ -33,6 +34,22 @@ func TestThrottledReadsWords(t *testing.T) {
 		Text: "Web login required: https://support.google.com/mail/answer/78754 (Failure)"}}
 	if throttled(webLogin) || !authFailed(webLogin) {
 		t.Errorf("throttled(%v) = %v, authFailed = %v; want false, true", webLogin, throttled(webLogin), authFailed(webLogin))
+	}
+	// The engine's over-quota error keeps the server's answer: Gmail's
+	// bandwidth limit, said with [OVERQUOTA], is a wait, a full mailbox
+	// is not.
+	for _, tc := range []struct {
+		text string
+		want bool
+	}{
+		{"Account exceeded command or bandwidth limits. (Failure)", true},
+		{"Quota exceeded (mailbox for user is full)", false},
+	} {
+		quota := fmt.Errorf("%w: append uid 7 of folder %q: %w", mailsync.ErrOverQuota, "INBOX",
+			&imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: tc.text})
+		if got := throttled(quota); got != tc.want {
+			t.Errorf("throttled(%v) = %v; want %v", quota, got, tc.want)
+		}
 	}
 	if plain := errors.New("request is throttled"); throttled(plain) {
 		t.Errorf("throttled(%v) = true; want false without an *imap.Error", plain)

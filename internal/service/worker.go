@@ -196,6 +196,10 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 		return s.again(context.WithoutCancel(ctx), u.ID)
 	case ctx.Err() != nil:
 		return s.interrupted(ctx, u, log, prog)
+	case throttled(err):
+		// Before over quota: Gmail says its daily bandwidth limit with
+		// [OVERQUOTA], and that passes by tomorrow.
+		return s.retry(ctx, u, b, err, lastAttempt, log)
 	case errors.Is(err, mailsync.ErrOverQuota):
 		return s.fail(ctx, u, b, fmt.Sprintf("the destination mailbox %s is over quota: raise the quota, then retry the failed users (%v)", dstCfg.User, err))
 	case authFailed(err):
