@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imapmigrate/imapmigrate/internal/apiclient"
+	"github.com/imapmigrate/imapmigrate/internal/config"
 	"github.com/imapmigrate/imapmigrate/internal/service"
 )
 
@@ -119,8 +120,8 @@ func (rf *remoteFlags) token() (token, from string, err error) {
 		dir = os.Getenv(dataEnv)
 	}
 	if dir == "" {
-		if dir, err = defaultDataDir(); err != nil {
-			return "", "", exitf(ExitUsage, "--data: %w", err)
+		if dir = config.DefaultData(os.Getenv); dir == "" {
+			return "", "", exitf(ExitUsage, "--data: no home directory for the default data directory")
 		}
 	}
 	path := filepath.Join(dir, tokenFile)
@@ -132,21 +133,6 @@ func (rf *remoteFlags) token() (token, from string, err error) {
 		return "", "", exitf(ExitAuth, "no API token: %s is empty", path)
 	}
 	return token, path, nil
-}
-
-// defaultDataDir is where the server keeps its data (database, keys, API
-// token) unless told otherwise: $XDG_DATA_HOME/imapmigrate, else
-// ~/.local/share/imapmigrate. As the XDG Base Directory specification
-// says, a relative XDG_DATA_HOME is ignored.
-func defaultDataDir() (string, error) {
-	if dir := os.Getenv("XDG_DATA_HOME"); filepath.IsAbs(dir) {
-		return filepath.Join(dir, "imapmigrate"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("no home directory for the default data directory: %w", err)
-	}
-	return filepath.Join(home, ".local", "share", "imapmigrate"), nil
 }
 
 // fail turns an error into the exit code of the command line contract: 2

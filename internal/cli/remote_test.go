@@ -411,18 +411,6 @@ func TestRemotePasswordsNeverPrinted(t *testing.T) {
 	}
 }
 
-func TestDefaultDataDir(t *testing.T) {
-	t.Setenv("XDG_DATA_HOME", "/srv/data")
-	if got, err := defaultDataDir(); err != nil || got != "/srv/data/imapmigrate" {
-		t.Errorf("defaultDataDir() with XDG_DATA_HOME=/srv/data = %q, %v; want /srv/data/imapmigrate", got, err)
-	}
-	t.Setenv("XDG_DATA_HOME", "relative")
-	t.Setenv("HOME", "/home/admin")
-	if got, err := defaultDataDir(); err != nil || got != "/home/admin/.local/share/imapmigrate" {
-		t.Errorf("defaultDataDir() with HOME=/home/admin = %q, %v; want /home/admin/.local/share/imapmigrate", got, err)
-	}
-}
-
 func TestParseWhen(t *testing.T) {
 	local := func(s string) time.Time {
 		tm, err := time.ParseInLocation("2006-01-02 15:04", s, time.Local)

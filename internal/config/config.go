@@ -79,7 +79,7 @@ func Default() Config {
 // filled in once Data is final.
 func defaults(getenv func(string) string) Config {
 	return Config{
-		Data:        defaultData(getenv),
+		Data:        DefaultData(getenv),
 		Listen:      "127.0.0.1:8080",
 		Workers:     10,
 		Connections: 4,
@@ -90,10 +90,13 @@ func defaults(getenv func(string) string) Config {
 	}
 }
 
-// defaultData follows the XDG Base Directory Specification, which ignores a
-// relative XDG_DATA_HOME. It returns "" when there is no home either (a
-// service without HOME); Validate then asks for a data directory.
-func defaultData(getenv func(string) string) string {
+// DefaultData is the data directory when none is given:
+// $XDG_DATA_HOME/imapmigrate, else ~/.local/share/imapmigrate; a relative
+// XDG_DATA_HOME is ignored, as the XDG Base Directory specification says.
+// It is "" without a home either (a service without HOME); Validate then
+// asks for a data directory. The CLI's remote commands look for the admin
+// token there too.
+func DefaultData(getenv func(string) string) string {
 	if x := getenv("XDG_DATA_HOME"); filepath.IsAbs(x) {
 		return filepath.Join(x, "imapmigrate")
 	}
