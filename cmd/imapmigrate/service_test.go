@@ -471,15 +471,18 @@ func TestServeResumesAfterKill(t *testing.T) {
 		return testserver.Corpus(testserver.CorpusOptions{Seed: int64(i), Messages: 800,
 			Folders: []string{"INBOX", "Sent"}, MinSize: 2000, MaxSize: 6000})
 	})
-	slow := testserver.StartDelayProxy(t, m.src.Addr, 20*time.Millisecond)
+	// The destination is reached over a 100 ms round trip: 16 APPENDs in
+	// flight per round trip make a mailbox take seconds, long enough to
+	// be caught half-way whatever the machine's speed.
+	slow := testserver.StartDelayProxy(t, m.dst.Addr, 50*time.Millisecond)
 	s := newSite(t, "", "IMAPMIGRATE_CONNECTIONS=1")
 	s.serve()
 	if code, _, errOut := s.cli("serve"); code != 2 || !strings.Contains(errOut, "another imapmigrate serve") {
 		t.Errorf("a second serve on the same data directory: exit %d, %s; want 2 and why", code, errOut)
 	}
-	host, port := hostPort(t, slow)
+	host, port := hostPort(t, m.src.Addr)
 	s.must("endpoint", "add", "src", "--host", host, "--port", port, "--security", "none")
-	host, port = hostPort(t, m.dst.Addr)
+	host, port = hostPort(t, slow)
 	s.must("endpoint", "add", "dst", "--host", host, "--port", port, "--security", "none")
 	csvPath := filepath.Join(t.TempDir(), "users.csv")
 	os.WriteFile(csvPath, []byte(m.csv), 0o600)
@@ -500,12 +503,23 @@ func TestServeResumesAfterKill(t *testing.T) {
 	}
 	s.stop("serve", syscall.SIGKILL)
 	killed := time.Now()
-	s.serve()
-	// River alone would wait three job slices (15 s here) plus its rescuer's
-	// 30 s period.
-	b := s.waitBatch("b", 14*time.Second, service.BatchSynced)
-	t.Logf("%s was killed at %d of %d; the batch synced %v after the kill", victim.EmailAddress,
-		victim.ItemsCopied, victim.ItemsToCopy, time.Since(killed).Round(100*time.Millisecond))
+	restarted := s.serve()
+	// The new serve takes the killed pass over at once; River alone would
+	// wait three job slices (15 s here) plus up to its rescuer's 30 s period.
+	deadline = time.Now().Add(5 * time.Second)
+	for !strings.Contains(restarted.out.String(), `msg="Sync started." batch=b user=`+victim.EmailAddress) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was not resumed within 5 s of the restart:\n%s", victim.EmailAddress, tailLines(restarted.out.String(), 30))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resumed := time.Since(killed)
+	if !strings.Contains(restarted.out.String(), "Resuming mailboxes that a stopped process left mid-pass.") {
+		t.Error("the restarted serve did not say it resumed orphaned passes")
+	}
+	b := s.waitBatch("b", time.Minute, service.BatchSynced)
+	t.Logf("%s was killed at %d of %d; resumed %v after the kill; the batch synced %v after it", victim.EmailAddress,
+		victim.ItemsCopied, victim.ItemsToCopy, resumed.Round(100*time.Millisecond), time.Since(killed).Round(100*time.Millisecond))
 	if b.Totals.ItemsSynced != 2400 {
 		t.Errorf("items synced %d; want 2400", b.Totals.ItemsSynced)
 	}
