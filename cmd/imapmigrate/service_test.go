@@ -406,7 +406,9 @@ func TestWorkersSharePostgres(t *testing.T) {
 	host, port := hostPort(t, logins.Addr())
 	s.must("endpoint", "add", "src", "--host", host, "--port", port, "--security", "none",
 		"--max-concurrent-migrations", strconv.Itoa(srcCap), "--max-concurrent-incremental-syncs", "2")
-	host, port = hostPort(t, m.dst.Addr)
+	// The destination too: 16 APPENDs per 60 ms round trip make a
+	// mailbox last long enough to be killed half-way on a fast machine.
+	host, port = hostPort(t, testserver.StartDelayProxy(t, m.dst.Addr, 30*time.Millisecond))
 	s.must("endpoint", "add", "dst", "--host", host, "--port", port, "--security", "none")
 	csvPath := filepath.Join(t.TempDir(), "users.csv")
 	os.WriteFile(csvPath, []byte(m.csv), 0o600)
