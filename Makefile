@@ -33,6 +33,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzMatch -fuzztime=30s ./internal/folder/
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./internal/batch/
 	$(GO) test -run='^$$' -fuzz=FuzzLineSplitter -fuzztime=30s ./internal/testserver/
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./internal/throttle/
+	$(GO) test -run='^$$' -fuzz=FuzzFixMailbox -fuzztime=30s ./internal/imapconn/
+	$(GO) test -run='^$$' -fuzz=FuzzScanner -fuzztime=30s ./internal/imapconn/
 
 bench: build
 	./scripts/deps.sh
