@@ -53,6 +53,7 @@ newest mail first, the source never changed, and re-runs copying only what is ne
 	root.SetErr(stderr)
 	root.AddCommand(newSyncCmd(stdout, stderr), newServeCmd(stdout, stderr), newWorkerCmd(stdout, stderr),
 		newEndpointCmd(stdout, stderr), newBatchCmd(stdout, stderr), newUserCmd(stdout, stderr), newAdminCmd(stdout, stderr),
+		newDNSCmd(stdout, stderr),
 		newVersionCmd(stdout))
 
 	err := root.ExecuteContext(ctx)
