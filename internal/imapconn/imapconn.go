@@ -34,6 +34,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
+
+	"github.com/imapmigrate/imapmigrate/internal/oauth"
 )
 
 // Security is how the connection is protected.
@@ -83,8 +85,15 @@ type Config struct {
 	AuthUser string
 	// Mechanism is "plain" (SASL PLAIN), "login" (the LOGIN command) or ""
 	// (auto: PLAIN when the server offers it, else LOGIN). An admin login
-	// (AuthUser) is always PLAIN.
+	// (AuthUser) is always PLAIN. With TokenSource it is "xoauth2",
+	// "oauthbearer" or "" (auto: OAUTHBEARER when offered, else XOAUTH2).
 	Mechanism string
+	// TokenSource, when set, logs in with an OAuth 2.0 access token for
+	// User instead of Password: SASL OAUTHBEARER (RFC 7628) or XOAUTH2, as
+	// Office 365 and Gmail want (see oauth.go). Every login asks it for the
+	// token, so a reconnect after the last token expired gets a new one:
+	// the source's cache decides whether to fetch.
+	TokenSource oauth.TokenSource
 	// CAFile is a PEM bundle that replaces the system roots, for private CAs
 	// and self-signed servers. Empty means the system roots.
 	CAFile string
@@ -229,7 +238,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	c := &Conn{Client: client, cfg: cfg, wire: w}
 	if client.State() == imap.ConnStateNotAuthenticated {
-		if kind, op, err := c.login(); err != nil {
+		if kind, op, err := c.login(ctx); err != nil {
 			return fail(kind, op, err)
 		}
 	}
@@ -249,9 +258,9 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 }
 
 // login authenticates with the best method the server offers: SASL PLAIN
-// (always for an admin login), else LOGIN. It returns the kind and the
-// operation to name if it fails.
-func (c *Conn) login() (Kind, string, error) {
+// (always for an admin login), else LOGIN; or with a token (oauthLogin).
+// It returns the kind and the operation to name if it fails.
+func (c *Conn) login(ctx context.Context) (Kind, string, error) {
 	cfg := c.cfg
 	op := "login as " + cfg.User
 	if cfg.AuthUser != "" {
@@ -260,6 +269,12 @@ func (c *Conn) login() (Kind, string, error) {
 	caps := c.Client.Caps()
 	if caps == nil {
 		return KindProtocol, "read capabilities for " + cfg.User, errors.New("no CAPABILITY reply")
+	}
+	if cfg.TokenSource != nil {
+		return c.oauthLogin(ctx, caps)
+	}
+	if m := strings.ToLower(cfg.Mechanism); m == "xoauth2" || m == "oauthbearer" {
+		return KindAuth, op, fmt.Errorf("mechanism %s needs an OAuth token source, and none is configured", m)
 	}
 	plain := caps.Has(imap.AuthCap(sasl.Plain))
 
@@ -281,12 +296,22 @@ func (c *Conn) login() (Kind, string, error) {
 	if err == nil {
 		return 0, "", nil
 	}
+	return c.loginFailure(op, err)
+}
+
+// loginFailure classifies a failed login command: the server's answer is
+// an auth failure, a lost connection is worth another try.
+func (c *Conn) loginFailure(op string, err error) (Kind, string, error) {
 	var ie *imap.Error
 	switch {
 	case errors.As(err, &ie):
 		return KindAuth, op, err
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return KindConnect, op, fmt.Errorf("connection lost: %w", err)
+	case c.wire.byeError() != nil:
+		// The server hung up during the login (shutting down, say): a
+		// lost connection, worth another try, not a protocol error.
+		return KindConnect, op, err
 	}
 	return KindProtocol, op, err
 }

@@ -313,6 +313,12 @@ func TestTraceRedaction(t *testing.T) {
 		checkTranscript(t, trace.String(), []string{testPassword, payload},
 			`C: T\d+ AUTHENTICATE PLAIN \*\*\*\nS: T\d+ OK`)
 	})
+	for _, mech := range []string{"XOAUTH2", "OAUTHBEARER"} {
+		t.Run("Authenticate"+mech, func(t *testing.T) {
+			t.Parallel()
+			oauthTraceCase(t, mech)
+		})
+	}
 }
 
 func checkTranscript(t *testing.T, tr string, hidden []string, want string) {

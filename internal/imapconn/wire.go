@@ -71,15 +71,17 @@ type wire struct {
 	out scanner
 	cmd string // name of the command being written, for its continuation lines
 
-	mu        sync.Mutex // protocol state shared by both directions, and the trace
-	pending   int        // replies the server owes: the greeting, then tagged replies
-	greeting  bool       // the greeting has not arrived yet
-	reading   bool       // a Read is waiting on the socket
-	redactTag string     // LOGIN or AUTHENTICATE in progress: hide client data until its tagged reply
-	saslTag   string     // AUTHENTICATE in progress: client lines are SASL responses, not commands
-	idleTag   string     // IDLE command in progress (RFC 2177)
-	idling    bool       // the server accepted IDLE: silence is expected until DONE
-	cause     error      // why wire cut the connection, if it did
+	mu         sync.Mutex // protocol state shared by both directions, and the trace
+	pending    int        // replies the server owes: the greeting, then tagged replies
+	greeting   bool       // the greeting has not arrived yet
+	reading    bool       // a Read is waiting on the socket
+	redactTag  string     // LOGIN or AUTHENTICATE in progress: hide client data until its tagged reply
+	saslTag    string     // AUTHENTICATE in progress: client lines are SASL responses, not commands
+	idleTag    string     // IDLE command in progress (RFC 2177)
+	idling     bool       // the server accepted IDLE: silence is expected until DONE
+	cause      error      // why wire cut the connection, if it did
+	bye        string     // the text of a BYE the server sent on its own, "" if none
+	loggingOut bool       // LOGOUT was sent: its BYE is the expected answer
 
 	observe func(command string, d time.Duration) // Config.Observe
 	sent    map[string]sentCommand                // by tag, while observe is set
@@ -185,6 +187,8 @@ func (w *wire) Read(p []byte) (int, error) {
 				err = w.kill(fmt.Errorf("%w: no data from server for %v", ErrIdleTimeout, w.idle))
 			} else if cause := w.Err(); cause != nil {
 				err = cause
+			} else if bye := w.byeError(); bye != nil {
+				err = bye
 			}
 			if w.holding {
 				// The rest of it will not come: go-imap gets what arrived.
@@ -390,6 +394,9 @@ func (w *wire) send(b []byte) error {
 			if cause := w.Err(); cause != nil {
 				return cause
 			}
+			if bye := w.byeError(); bye != nil {
+				return bye
+			}
 			return err
 		}
 		b = b[n:]
@@ -452,6 +459,8 @@ func (w *wire) clientLine() error {
 			shown = tag + " AUTHENTICATE" + mech + " ***"
 		case "IDLE":
 			w.idleTag = tag
+		case "LOGOUT":
+			w.loggingOut = true
 		}
 	}
 	if shown != string(line) {
@@ -491,6 +500,11 @@ func (w *wire) serverLine() {
 			if w.greeting {
 				w.greeting = false
 				w.pending--
+			} else if text, ok := cutPrefixFold(string(line), "* BYE"); ok && (text == "" || text[0] == ' ') && !w.loggingOut && w.bye == "" {
+				w.bye = printable(strings.TrimSpace(text), maxByeText)
+				if w.bye == "" {
+					w.bye = "(no text)"
+				}
 			}
 		case "+":
 			if w.idleTag != "" {
@@ -583,6 +597,44 @@ func (w *wire) killLocked(cause error) error {
 	}
 	_ = w.raw.Close()
 	return w.cause
+}
+
+// maxByeText bounds the server's BYE text kept for errors.
+const maxByeText = 200
+
+// byeError is what reads and writes return once the server has said BYE on
+// its own (RFC 9051 section 7.1.5: it is closing the connection, e.g.
+// "Server shutting down." or "Disconnected for inactivity.") and then
+// closed it. go-imap ignores an untagged BYE and would report a plain
+// unexpected EOF; this puts the server's words into the error of every
+// command that was pending or comes later, and so into the engine's logs
+// and reports.
+type byeError struct{ text string }
+
+func (e *byeError) Error() string { return "server closed the session: BYE " + e.text }
+
+// byeError returns the error for a server that said BYE on its own, or nil.
+func (w *wire) byeError() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.bye == "" {
+		return nil
+	}
+	return &byeError{w.bye}
+}
+
+// printable replaces control characters in s, which a server sent, and
+// cuts it at n bytes, so that it can go into errors and logs.
+func printable(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '.'
+		}
+		return r
+	}, s)
 }
 
 // Err returns why wire cut the connection, or nil.

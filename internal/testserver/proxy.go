@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -52,6 +53,20 @@ type Cut struct {
 	// (the rest of an APPEND literal) still gets an RST: Linux answers a
 	// close with unread data that way.
 	Reset bool
+	// Bye, when set, is said to the client at the cut point as the server
+	// would say it, "* BYE " + Bye + CRLF, before the close: a server that
+	// shuts the session down (RELIABILITY §3 row 4). With ToClient false
+	// the client→server cut point decides when, e.g. the client's next
+	// command after it sat idle; aim it where the server→client stream is
+	// between two responses.
+	Bye string
+	// Stall, instead of closing, stops forwarding in both directions at the
+	// cut point and keeps both connections open: a server or network that
+	// hangs without a word (row 15). What either side sends from then on
+	// is read and dropped (at most a read already in hand in the other
+	// direction still passes), until one side closes; then the proxy closes
+	// both. Reset and Bye do not apply.
+	Stall bool
 }
 
 // Proxy is a TCP proxy on 127.0.0.1 with Cut rules, for fault injection
@@ -84,6 +99,7 @@ type cutState struct {
 type proxyConn struct {
 	client, server *net.TCPConn
 	once           sync.Once
+	stalled        atomic.Bool // a Stall cut fired: forward nothing more
 }
 
 // StartProxy listens on 127.0.0.1:0 and forwards every connection to
@@ -214,6 +230,13 @@ func (p *Proxy) pump(pc *proxyConn, toClient bool, from, to *net.TCPConn) {
 	passed := 0     // bytes forwarded
 	for {
 		n, rerr := from.Read(buf)
+		if pc.stalled.Load() {
+			if rerr != nil {
+				pc.close(false)
+				return
+			}
+			continue // dropped: the link hangs
+		}
 		if n > 0 {
 			data := append(held, buf[:n]...)
 			send, cut := p.inspect(pc, toClient, data, len(held), tail, passed)
@@ -223,7 +246,14 @@ func (p *Proxy) pump(pc *proxyConn, toClient bool, from, to *net.TCPConn) {
 					return
 				}
 			}
+			if cut != nil && cut.Stall {
+				pc.stalled.Store(true)
+				continue
+			}
 			if cut != nil {
+				if cut.Bye != "" {
+					_, _ = pc.client.Write([]byte("* BYE " + cut.Bye + "\r\n"))
+				}
 				pc.close(cut.Reset)
 				return
 			}
