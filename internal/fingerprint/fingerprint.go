@@ -25,6 +25,8 @@ import (
 	"hash"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // maxField bounds the bytes buffered for one (unfolded) header field. A
@@ -48,6 +50,7 @@ type Hasher struct {
 	h         hash.Hash
 	line      []byte // the current physical line, without its line ending
 	field     []byte // the current logical (unfolded) field
+	out       []byte // what flushField hashes, reused for every field
 	done      bool
 	messageID string
 }
@@ -118,14 +121,12 @@ func (x *Hasher) flushField() {
 	if ignored(key) {
 		return
 	}
-	val := collapseSpace(value)
+	x.out = append(append(x.out[:0], key...), ':')
+	x.out = appendCollapsed(x.out, value)
 	if key == "message-id" && x.messageID == "" {
-		x.messageID = val
+		x.messageID = string(x.out[len(key)+1:])
 	}
-	x.h.Write([]byte(key))
-	x.h.Write([]byte{':'})
-	x.h.Write([]byte(val))
-	x.h.Write([]byte{'\n'})
+	x.h.Write(append(x.out, '\n'))
 }
 
 func ignored(key string) bool {
@@ -137,26 +138,61 @@ func ignored(key string) bool {
 	return false
 }
 
-// collapseSpace trims and folds runs of white space, which servers are free
-// to change when they store a message.
-func collapseSpace(b []byte) string {
-	return strings.Join(strings.Fields(string(b)), " ")
+// appendCollapsed appends b to dst trimmed and with each run of white
+// space folded into one space, as servers are free to change them when
+// they store a message. It is strings.Join(strings.Fields(b), " ") (white
+// space as unicode.IsSpace has it, invalid UTF-8 kept as it is) without
+// allocating: it runs on every header field of every message copied.
+func appendCollapsed(dst, b []byte) []byte {
+	start := len(dst)
+	space := false
+	for len(b) > 0 {
+		r, n := rune(b[0]), 1
+		if r >= utf8.RuneSelf {
+			r, n = utf8.DecodeRune(b)
+		}
+		if unicode.IsSpace(r) {
+			space = true
+		} else {
+			if space && len(dst) > start {
+				dst = append(dst, ' ')
+			}
+			space = false
+			dst = append(dst, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return dst
 }
 
 // Sum returns the fingerprint of a message of the given RFC822.SIZE whose
 // leading bytes were written. A message with no blank line (header only) is
 // complete when all its bytes were written.
 func (x *Hasher) Sum(size int64) string {
+	sum := sha256.New()
+	sum.Write(x.header())
+	sum.Write([]byte(strconv.FormatInt(size, 10)))
+	return hex.EncodeToString(sum.Sum(nil))[:40]
+}
+
+// HeaderSum returns the hash of the normalised header alone, without the
+// size. Two messages with equal HeaderSums and different Sums have the same
+// header and different bodies, or come from servers that report the size
+// differently: verification fetches their bodies to tell which.
+func (x *Hasher) HeaderSum() string {
+	return hex.EncodeToString(x.header())[:40]
+}
+
+// header finishes the header (a message with no blank line is all header)
+// and returns its hash.
+func (x *Hasher) header() []byte {
 	if !x.done {
 		if len(x.line) > 0 {
 			x.endLine()
 		}
 		x.flushField()
 	}
-	sum := sha256.New()
-	sum.Write(x.h.Sum(nil))
-	sum.Write([]byte(strconv.FormatInt(size, 10)))
-	return hex.EncodeToString(sum.Sum(nil))[:40]
+	return x.h.Sum(nil)
 }
 
 // MessageID returns the first Message-ID field seen, "" when none.

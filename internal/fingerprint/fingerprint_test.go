@@ -78,3 +78,34 @@ func FuzzOf(f *testing.F) {
 		}
 	})
 }
+
+// TestHeaderSum checks that the header identity ignores the size and the
+// body, and still tells headers apart.
+func TestHeaderSum(t *testing.T) {
+	sum := func(msg string, size int64) (header, whole string) {
+		h := New()
+		h.Write([]byte(msg))
+		return h.HeaderSum(), h.Sum(size)
+	}
+	baseHeader, baseSum := sum(base, int64(len(base)))
+	tests := []struct {
+		name       string
+		msg        string
+		size       int64
+		sameHeader bool
+		sameSum    bool
+	}{
+		{"Identical", base, int64(len(base)), true, true},
+		{"OtherBodyOtherSize", base + "more\r\n", int64(len(base)) + 6, true, false},
+		{"OtherSubject", strings.Replace(base, "Hello", "Bye", 1), int64(len(base)), false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			header, whole := sum(tc.msg, tc.size)
+			if (header == baseHeader) != tc.sameHeader || (whole == baseSum) != tc.sameSum {
+				t.Errorf("HeaderSum, Sum(%d) of %q = %s, %s; base %s, %s; want same header %v, same sum %v",
+					tc.size, tc.msg, header, whole, baseHeader, baseSum, tc.sameHeader, tc.sameSum)
+			}
+		})
+	}
+}

@@ -99,6 +99,36 @@ type Rules struct {
 	// KeepVirtual copies Gmail's All Mail, Starred and Important too, which
 	// duplicates their messages. Defaults to false.
 	KeepVirtual bool
+
+	// The fields below describe the two servers rather than the user's
+	// choices; package provider fills them from a profile.
+
+	// NoGroupware says the source keeps no calendars, contacts or tasks in
+	// IMAP folders (Dovecot, Gmail, ...), so the names IsNonMail knows are
+	// ordinary mail folders there: a Dovecot user's "Notes" or "Agenda" is
+	// mail and goes.
+	NoGroupware bool
+	// NonMail holds Match patterns of source folders that hold something
+	// other than mail on that server, beyond the names IsNonMail knows
+	// (Gmail's "[Gmail]/Chats" holds chat transcripts). They are skipped as
+	// SkipNonMail unless KeepNonMail.
+	NonMail []string
+	// Reserved holds top-level folder names that the destination keeps for
+	// itself (Exchange's Calendar, Files, ...), compared case-insensitively.
+	// A source folder that would land on one goes to "NAME (imported)"
+	// instead, with a note, so that mail never lands in a calendar or in a
+	// system folder the server hides or empties.
+	Reserved []string
+	// DestCaseSensitive says the destination tells "Foo" and "foo" apart
+	// (Dovecot, Cyrus, Courier). By default names are compared without
+	// case: of two source folders that differ only in case the second gets
+	// " (2)", and a folder that the destination already has under another
+	// case is used as it is spelt there.
+	DestCaseSensitive bool
+	// SpecialNames are the names to create for Sent, Drafts, Trash, Junk
+	// and Archive when the destination has no such folder yet, e.g.
+	// Exchange's "Sent Items". Missing roles get the English name.
+	SpecialNames map[Role]string
 }
 
 // Mapping is the plan for one source folder.
@@ -170,11 +200,14 @@ func IsNonMail(display string) bool {
 // No two mappings get the same Dest: a later one gets " (2)", " (3)", ...
 // added and a Note. Clashes are found case-insensitively because some
 // servers (Exchange) fold case, and merging two folders silently is worse
-// than a renamed one. The folder whose name needed no change keeps it.
+// than a renamed one; rules.DestCaseSensitive says the destination does not.
+// The folder whose name needed no change keeps it. A top-level name the
+// destination reserves (rules.Reserved) gets " (imported)" added.
 //
 // Plan never panics and depends only on its arguments.
 func Plan(src []Listed, srcNS Namespace, dst []Listed, dstNS Namespace, rules Rules) []Mapping {
 	p := &planner{
+		rules:     rules,
 		dstPrefix: normPrefix(dstNS),
 		sep:       "/",
 		used:      map[string]*entry{},
@@ -395,9 +428,12 @@ func (e *entry) classify(rules Rules) {
 	case e.bad:
 		e.Skip = SkipUnmappable
 		e.note("the name has control characters or invalid UTF-8, which the destination cannot take")
-	case !rules.KeepNonMail && e.Role == RoleNone && !e.inbox && !e.outside && IsNonMail(e.Display):
+	case !rules.KeepNonMail && e.Role == RoleNone && !e.inbox && !e.outside && !rules.NoGroupware && IsNonMail(e.Display):
 		e.Skip = SkipNonMail
 		e.note("holds calendar, contacts, tasks or similar items, not mail")
+	case !rules.KeepNonMail && !e.inbox && matchAny(rules.NonMail, e.Display) != "":
+		e.Skip = SkipNonMail
+		e.note("holds items that are not mail on this server (pattern %q of its profile)", matchAny(rules.NonMail, e.Display))
 	case !rules.KeepVirtual && e.Role == RoleAll:
 		e.Skip = SkipVirtual
 		e.note(`All Mail holds every message of the other folders; skipped so that nothing is copied twice`)
@@ -410,6 +446,16 @@ func (e *entry) classify(rules Rules) {
 	case !e.Selectable:
 		e.Skip = SkipNoSelect
 	}
+}
+
+// matchAny returns the first of patterns that matches display, or "".
+func matchAny(patterns []string, display string) string {
+	for _, pat := range patterns {
+		if Match(pat, display) {
+			return pat
+		}
+	}
+	return ""
 }
 
 // excludedBy reports whether rules keep display from going, and the
@@ -433,15 +479,20 @@ func excludedBy(rules Rules, display string) (string, bool) {
 
 // planner holds the state of one Plan call.
 type planner struct {
+	rules     Rules
 	dstPrefix string
 	sep       string // destination delimiter, "/" when the destination is flat
 	repl      string // stands in for sep inside a component; "" when flat
 
 	dstNames map[string]bool
+	dstKeys  map[string]string // destKey of each destination name → the name
 	roleDest map[Role]string   // existing destination folder per role
-	used     map[string]*entry // folded Dest → the entry holding it
+	used     map[string]*entry // destKey of a Dest → the entry holding it
 	byPath   map[string]*entry // components → first entry with them
 }
+
+// reservedSuffix is added to a top-level name the destination reserves.
+const reservedSuffix = " (imported)"
 
 // prepare computes the destination components and indexes e by path.
 func (p *planner) prepare(e *entry) {
@@ -453,6 +504,14 @@ func (p *planner) prepare(e *entry) {
 		}
 		e.altered = true
 		e.note("%q in a name replaced by %q for the destination", p.sep, p.repl)
+	}
+	if len(e.destComps) > 0 && !e.inInboxTree() && !e.outside {
+		if i := slices.IndexFunc(p.rules.Reserved, func(r string) bool { return strings.EqualFold(r, e.destComps[0]) }); i >= 0 {
+			e.destComps = slices.Clone(e.destComps)
+			e.destComps[0] += reservedSuffix
+			e.altered = true
+			e.note("the destination keeps %q for itself, so this folder goes to %q", p.rules.Reserved[i], e.destComps[0])
+		}
 	}
 	if e.mappable() {
 		k := pathKey(e.comps)
@@ -502,6 +561,7 @@ func (p *planner) chooseRoleHolders(es []*entry) {
 // with the attribute of another role is never taken by name.
 func (p *planner) indexDest(dst []Listed, ns Namespace) {
 	p.dstNames = make(map[string]bool, len(dst))
+	p.dstKeys = make(map[string]string, len(dst))
 	p.roleDest = map[Role]string{}
 	sorted := slices.Clone(dst)
 	slices.SortStableFunc(sorted, func(a, b Listed) int { return strings.Compare(a.Name, b.Name) })
@@ -513,6 +573,9 @@ func (p *planner) indexDest(dst []Listed, ns Namespace) {
 	var cands []cand
 	for _, l := range sorted {
 		p.dstNames[l.Name] = true
+		if k := p.destKey(l.Name); p.dstKeys[k] == "" {
+			p.dstKeys[k] = l.Name
+		}
 		if l.Name == "" || strings.EqualFold(l.Name, "INBOX") ||
 			hasAttr(l.Attrs, imap.MailboxAttrNoSelect) || hasAttr(l.Attrs, imap.MailboxAttrNonExistent) ||
 			!hasPrefixInbox(l.Name, p.dstPrefix) {
@@ -556,8 +619,9 @@ func (p *planner) indexDest(dst []Listed, ns Namespace) {
 // assign gives every mappable entry its Dest. INBOX goes first, then the
 // role holders, whose folders are fixed; then the rest by depth so that each
 // child can follow its parent's final Dest, and within a depth kept folders
-// before skipped ones and unchanged names before changed ones, so that the
-// folder that really has a name keeps it.
+// before skipped ones, unchanged names before changed ones and names the
+// destination has as spelt before others, so that the folder that really
+// has a name keeps it.
 func (p *planner) assign(es []*entry) {
 	order := slices.Clone(es)
 	class := func(e *entry) int {
@@ -588,7 +652,11 @@ func (p *planner) assign(es []*entry) {
 		if c := skipRank(a) - skipRank(b); c != 0 {
 			return c
 		}
-		return compareFirst(!a.altered, !b.altered)
+		if c := compareFirst(!a.altered, !b.altered); c != 0 {
+			return c
+		}
+		// Of "Travel" and "TRAVEL", the one the destination has as spelt.
+		return compareFirst(p.dstNames[p.natural(a)], p.dstNames[p.natural(b)])
 	})
 
 	for _, e := range order {
@@ -603,13 +671,19 @@ func (p *planner) assign(es []*entry) {
 			natural := want
 			want = p.roleDest[e.Role]
 			if want == "" {
-				want = p.dstPrefix + roleTitle[e.Role]
+				title := roleTitle[e.Role]
+				if n := p.rules.SpecialNames[e.Role]; n != "" {
+					title = n
+				}
+				want = p.dstPrefix + title
 				if want != natural {
 					e.note("mapped onto a new %s folder %q at the destination", roleTitle[e.Role], want)
 				}
 			} else if want != natural {
 				e.note("mapped onto the destination's own %s folder %q", roleTitle[e.Role], want)
 			}
+		default:
+			want = p.existingSpelling(e, want)
 		}
 		e.Dest = p.reserve(e, want)
 		e.DestExists = e.inbox || p.dstNames[e.Dest]
@@ -630,18 +704,52 @@ func (p *planner) natural(e *entry) string {
 	return p.dstPrefix + strings.Join(e.destComps, p.sep)
 }
 
+// destKey is the form in which two destination names are the same folder:
+// the name itself on a case-sensitive destination (with INBOX, which is
+// case-insensitive everywhere, spelt so), else the name lower-cased.
+func (p *planner) destKey(name string) string {
+	if !p.rules.DestCaseSensitive {
+		return strings.ToLower(name)
+	}
+	if head, rest, found := strings.Cut(name, p.sep); strings.EqualFold(head, "INBOX") {
+		if found {
+			return "INBOX" + p.sep + rest
+		}
+		return "INBOX"
+	}
+	return name
+}
+
+// existingSpelling returns the destination's own spelling of want when the
+// destination does not tell case apart and already has want under another
+// case, so that the report names the folder the server really uses. Only
+// a valid UTF-8 name in the destination's namespace qualifies: lower-casing
+// turns any invalid byte into U+FFFD, which would match unrelated names.
+func (p *planner) existingSpelling(e *entry, want string) string {
+	if p.rules.DestCaseSensitive || p.dstNames[want] {
+		return want
+	}
+	have := p.dstKeys[p.destKey(want)]
+	if have != "" && utf8.ValidString(have) && utf8.ValidString(want) && strings.EqualFold(have, want) &&
+		hasPrefixInbox(have, p.dstPrefix) && p.used[p.destKey(have)] == nil {
+		e.note("the destination already has %q, which it does not tell apart from %q; that folder is used", have, want)
+		return have
+	}
+	return want
+}
+
 // reserve returns want, or want with " (2)", " (3)", ... when another entry
 // already has that name.
 func (p *planner) reserve(e *entry, want string) string {
 	dest := want
-	first := p.used[strings.ToLower(want)]
-	for n := 2; p.used[strings.ToLower(dest)] != nil; n++ {
+	first := p.used[p.destKey(want)]
+	for n := 2; p.used[p.destKey(dest)] != nil; n++ {
 		dest = fmt.Sprintf("%s (%d)", want, n)
 	}
 	if first != nil {
 		e.note("%q also maps to %q at the destination, so this folder becomes %q", first.Source, want, dest)
 	}
-	p.used[strings.ToLower(dest)] = e
+	p.used[p.destKey(dest)] = e
 	return dest
 }
 

@@ -373,6 +373,114 @@ func TestPlan(t *testing.T) {
 				{source: "a/b", dest: "a/b"},
 			},
 		},
+		{
+			// A Dovecot source has no groupware, so its "Calendar" and
+			// "Files" are mail; Office 365 keeps those names for itself.
+			name: "ReservedAtDestination",
+			src: []folder.Listed{
+				l("INBOX", '/'), l("Files", '/'), l("Files/2019", '/'), l("calendar", '/'),
+				l("Projects", '/'), l("Projects/Files", '/'), l("Outbox", '/', imap.MailboxAttrNoSelect), l("Outbox/Old", '/'),
+				l("Calendar (imported)", '/'),
+			},
+			srcNS: dovecot,
+			dst: []folder.Listed{
+				l("INBOX", '/'), l("Calendar", '/'), l("Files", '/'), l("Files (imported)", '/'),
+			},
+			dstNS: dovecot,
+			rules: folder.Rules{NoGroupware: true, Reserved: []string{"Calendar", "Files", "Outbox"}},
+			want: []want{
+				{source: "Files", dest: "Files (imported)", exists: yes,
+					note: `the destination keeps "Files" for itself, so this folder goes to "Files (imported)"`},
+				{source: "Files/2019", dest: "Files (imported)/2019", exists: no},
+				// Never two source folders in one destination folder: the
+				// folder really named so keeps the name.
+				{source: "Calendar (imported)", dest: "Calendar (imported)", exists: no},
+				{source: "calendar", dest: "calendar (imported) (2)", exists: no, note: `the destination keeps "Calendar" for itself`},
+				{source: "Projects", dest: "Projects"},
+				{source: "Projects/Files", dest: "Projects/Files", note: ""},
+				{source: "Outbox", dest: "Outbox (imported)", skip: folder.SkipNoSelect, note: "as the parent of the folders kept below it"},
+				{source: "Outbox/Old", dest: "Outbox (imported)/Old"},
+			},
+		},
+		{
+			name:  "GroupwareNamesAreMailOnAMailOnlySource",
+			src:   []folder.Listed{l("INBOX", '/'), l("Agenda", '/'), l("Notes", '/'), l("Notes/2020", '/')},
+			srcNS: dovecot,
+			dstNS: dovecot,
+			rules: folder.Rules{NoGroupware: true},
+			want: []want{
+				{source: "Agenda", dest: "Agenda"},
+				{source: "Notes", dest: "Notes"},
+				{source: "Notes/2020", dest: "Notes/2020"},
+			},
+		},
+		{
+			name: "ProviderNonMail",
+			src: []folder.Listed{
+				l("INBOX", '/'), l("[Gmail]", '/', imap.MailboxAttrNoSelect), l("[Gmail]/Chats", '/'),
+				l("[Gmail]/Sent Mail", '/', imap.MailboxAttrSent), l("Chats about work", '/'),
+			},
+			srcNS: dovecot,
+			dstNS: dovecot,
+			rules: folder.Rules{NoGroupware: true, NonMail: []string{"[Gmail]/Chats"}},
+			want: []want{
+				{source: "[Gmail]/Chats", skip: folder.SkipNonMail, note: `pattern "[Gmail]/Chats" of its profile`},
+				{source: "[Gmail]/Sent Mail", dest: "Sent", role: folder.RoleSent},
+				{source: "Chats about work", dest: "Chats about work"},
+			},
+		},
+		{
+			name:  "ProviderNonMailKept",
+			src:   []folder.Listed{l("INBOX", '/'), l("[Gmail]/Chats", '/')},
+			srcNS: dovecot,
+			dstNS: dovecot,
+			rules: folder.Rules{NonMail: []string{"[Gmail]/Chats"}, KeepNonMail: true},
+			want:  []want{{source: "[Gmail]/Chats", dest: "[Gmail]/Chats"}},
+		},
+		{
+			name:  "CaseSensitiveDestination",
+			src:   []folder.Listed{l("INBOX", '/'), l("Work", '/'), l("work", '/'), l("Inbox", '/'), l("inbox/x", '/')},
+			srcNS: dovecot,
+			dst:   []folder.Listed{l("INBOX", '/'), l("WORK", '/')},
+			dstNS: dovecot,
+			rules: folder.Rules{DestCaseSensitive: true},
+			want: []want{
+				{source: "Work", dest: "Work", exists: no},
+				{source: "work", dest: "work", exists: no, note: ""},
+				// INBOX is case-insensitive on every server.
+				{source: "Inbox", dest: "INBOX (2)"},
+				{source: "inbox/x", display: "INBOX/x", dest: "INBOX/x"},
+			},
+		},
+		{
+			name:  "CaseInsensitiveDestinationSpelling",
+			src:   []folder.Listed{l("INBOX", '/'), l("work", '/'), l("work/2020", '/'), l("Travel", '/'), l("TRAVEL", '/')},
+			srcNS: dovecot,
+			dst:   []folder.Listed{l("INBOX", '/'), l("Work", '/'), l("Travel", '/')},
+			dstNS: dovecot,
+			want: []want{
+				{source: "work", dest: "Work", exists: yes,
+					note: `the destination already has "Work", which it does not tell apart from "work"; that folder is used`},
+				{source: "work/2020", dest: "Work/2020", exists: no},
+				{source: "Travel", dest: "Travel", exists: yes},
+				{source: "TRAVEL", dest: "TRAVEL (2)", exists: no, note: `"Travel" also maps to "TRAVEL" at the destination`},
+			},
+		},
+		{
+			name: "SpecialNamesOfTheDestination",
+			src: []folder.Listed{
+				l("INBOX", '/'), l("Sent", '/', imap.MailboxAttrSent), l("Trash", '/', imap.MailboxAttrTrash), l("Junk", '/'),
+			},
+			srcNS: dovecot,
+			dst:   []folder.Listed{l("INBOX", '/'), l("Deleted Items", '/', imap.MailboxAttrTrash)},
+			dstNS: dovecot,
+			rules: folder.Rules{SpecialNames: map[folder.Role]string{folder.RoleSent: "Sent Items", folder.RoleTrash: "Bin"}},
+			want: []want{
+				{source: "Sent", dest: "Sent Items", role: folder.RoleSent, exists: no, note: `mapped onto a new Sent folder "Sent Items"`},
+				{source: "Trash", dest: "Deleted Items", role: folder.RoleTrash, exists: yes},
+				{source: "Junk", dest: "Junk", role: folder.RoleJunk, exists: no},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

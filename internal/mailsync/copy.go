@@ -124,6 +124,7 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 				// The first lane always works; an extra one is a bonus the
 				// server may refuse (connection limits).
 				s.log.Warn("Extra connection refused; copying with fewer.", "err", err)
+				s.refused(err)
 				return
 			}
 			work(l)
@@ -147,6 +148,7 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 			fr.mu.Unlock()
 		}
 		s.addError(fmt.Sprintf("%v; %d messages were not copied: raise the quota and run again", cause, n))
+		s.rep.OverQuota = cause
 		return nil
 	}
 	if cause != nil && !errors.Is(cause, context.Canceled) {
@@ -249,6 +251,15 @@ func makeUnits(all []*srcMsg) []unit {
 	return units
 }
 
+// refused passes an extra lane's failed login to Options.Refused, with
+// the side the *imapconn.Error names.
+func (s *run) refused(err error) {
+	var ce *imapconn.Error
+	if s.opts.Refused != nil && errors.As(err, &ce) {
+		s.opts.Refused(ce.Side, err)
+	}
+}
+
 func (l *lane) connect(ctx context.Context, s *run) error {
 	var err error
 	if l.src == nil {
@@ -307,7 +318,7 @@ func (s *run) copyUnit(ctx context.Context, l *lane, u unit) error {
 	fr := u.fr
 	pending := u.msgs
 	for attempt := 1; ; attempt++ {
-		err := l.connect(ctx, s)
+		err := l.reconnect(ctx, s)
 		if err == nil && attempt > 1 {
 			err = s.reconcileRetry(ctx, l, fr, pending)
 		}
@@ -322,11 +333,15 @@ func (s *run) copyUnit(ctx context.Context, l *lane, u unit) error {
 				return s.settleMissing(ctx, l, fr, pending)
 			}
 		}
-		if errors.Is(err, ErrOverQuota) || ctx.Err() != nil || isStateErr(err) {
+		if errors.Is(err, ErrOverQuota) || ctx.Err() != nil || isStateErr(err) || isUnreachable(err) {
 			return err
 		}
 		var retry errRetry
-		if !errors.As(err, &retry) {
+		if errors.As(err, &retry) {
+			if s.opts.Refused != nil {
+				s.opts.Refused("destination", err)
+			}
+		} else {
 			l.abort()
 		}
 		if attempt >= maxAttempts {
@@ -336,6 +351,7 @@ func (s *run) copyUnit(ctx context.Context, l *lane, u unit) error {
 			return nil
 		}
 		s.log.Warn("Copy interrupted; retrying.", "folder", fr.m.Display, "attempt", attempt, "err", err)
+		s.addRetry(err.Error())
 		select {
 		case <-time.After(time.Duration(attempt) * time.Second):
 		case <-ctx.Done():

@@ -20,6 +20,14 @@ import (
 // the source folder is), and checks that the recorded state still describes
 // it. In a dry run it only looks.
 func (s *run) openDest(ctx context.Context, dst *imapconn.Conn, fr *folderRun, dt *tree) error {
+	if fr.renamedFrom != "" {
+		if err := s.followRename(ctx, dst, fr); err != nil {
+			return err
+		}
+	}
+	if fr.st != nil && !fr.reset && fr.st.DestName != fr.m.Dest {
+		s.keepStateDest(dst, fr)
+	}
 	m := fr.m
 	if !m.DestExists {
 		if s.opts.DryRun {

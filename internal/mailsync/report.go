@@ -8,13 +8,19 @@ import (
 )
 
 // Reasons an item is skipped. Skipped items are reported, never dropped
-// silently; none of them makes a run fail.
+// silently; none of them stops a run (see Report.OK for which ones make it
+// not OK).
 const (
 	ReasonTooLarge       = "too_large"       // over Options.MaxMessageSize
 	ReasonOverMaxItems   = "over_max_items"  // older than the newest Options.MaxItems messages
 	ReasonRejected       = "rejected"        // the destination refused the message
 	ReasonExpunged       = "expunged"        // gone from the source while the run was going on
 	ReasonReceivedBefore = "received_before" // received before Options.ReceivedAfter
+
+	// ReasonOverAppendLimit: larger than the destination's APPENDLIMIT
+	// (RFC 7889), so never sent, since the destination would refuse it.
+	// Like a rejection, it is not a limit the admin chose.
+	ReasonOverAppendLimit = "over_append_limit"
 )
 
 // Report says what a run did, folder by folder. It is written as JSON by
@@ -34,6 +40,16 @@ type Report struct {
 	// Errors are problems above the level of one message: a folder that
 	// could not be created, a destination over quota.
 	Errors []string `json:"errors"`
+	// Retries lists, in order, what made the run reconnect or retry: a
+	// lost connection (with the server's BYE words when it said any), an
+	// idle timeout, a temporary refusal. A run that ends OK recovered from
+	// each of them; they say why it took longer.
+	Retries []string `json:"retries"`
+	// OverQuota is the destination's answer that stopped the copy because
+	// the mailbox is full: it wraps ErrOverQuota and the server's
+	// *imap.Error (Errors says it in words). Nil when the copy was not
+	// stopped so.
+	OverQuota error `json:"-"`
 }
 
 // FolderReport is the outcome for one source folder.
@@ -41,7 +57,9 @@ type FolderReport struct {
 	Source      string `json:"source"`
 	Destination string `json:"destination,omitempty"`
 	Role        string `json:"role,omitempty"`
-	// Status is "synced", "skipped: <reason>" or "error".
+	// Status is "synced", "skipped: <reason>", "error", or
+	// StatusSourceGone for a folder of an earlier run that the source no
+	// longer has (its destination folder is kept).
 	Status      string `json:"status"`
 	Note        string `json:"note,omitempty"`
 	SourceCount int    `json:"source_count"`
@@ -93,11 +111,12 @@ type Item struct {
 }
 
 // OK reports whether everything that should have moved has moved: no failed
-// item, no message refused by the destination, no folder or mailbox error.
+// item, no message refused by the destination (or over its APPENDLIMIT), no
+// folder or mailbox error.
 // Items skipped by policy (too large, over the item cap) and messages
 // expunged at the source during the run do not count against it.
 func (r *Report) OK() bool {
-	if r.Totals.Failed > 0 || r.Totals.Skipped[ReasonRejected] > 0 || len(r.Errors) > 0 {
+	if r.Totals.Failed > 0 || r.Totals.Skipped[ReasonRejected] > 0 || r.Totals.Skipped[ReasonOverAppendLimit] > 0 || len(r.Errors) > 0 {
 		return false
 	}
 	for _, f := range r.Folders {

@@ -3,6 +3,7 @@ package mailsync
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -138,6 +139,33 @@ func (t *tree) rooted(root string) (*tree, error) {
 	return out, nil
 }
 
+// planFolders lists both folder trees and maps the source folders onto
+// the destination's. A source folder whose name cannot be decoded is in the
+// plan as skipped (unmappable). Sync and Verify both start here, so that
+// they speak of the same folders.
+func planFolders(ctx context.Context, src, dst *imapconn.Conn, opts Options, log *slog.Logger) ([]folder.Mapping, *tree, error) {
+	srcTree, err := listTree(ctx, src)
+	if err == nil && opts.SourceRoot != "" {
+		srcTree, err = srcTree.rooted(opts.SourceRoot)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("list source folders of %s: %w", opts.Source.User, err)
+	}
+	dstTree, err := listTree(ctx, dst)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list destination folders of %s: %w", opts.Dest.User, err)
+	}
+	plan := folder.Plan(srcTree.listed, srcTree.ns, dstTree.listed, dstTree.ns, opts.Folders)
+	for _, u := range srcTree.unmappable {
+		log.Warn("Source folder name is not valid modified UTF-7; folder skipped.", "folder", u.mapping().Display)
+		plan = append(plan, u.mapping())
+	}
+	for _, u := range dstTree.unmappable {
+		log.Warn("Destination folder name is not valid modified UTF-7; folder ignored.", "folder", u.raw)
+	}
+	return plan, dstTree, nil
+}
+
 // srcMsg is what the scan learnt of one source message.
 type srcMsg struct {
 	uid   imap.UID
@@ -159,6 +187,10 @@ type folderRun struct {
 	dropped     int  // invalid keywords left out
 	reset       bool // the recorded messages are void (a UIDVALIDITY changed)
 	destMissing bool // dry run: the destination folder does not exist yet
+
+	// renamedFrom is the name the state knew this folder by, when it was
+	// renamed at the source since (see sourcechange.go).
+	renamedFrom string
 
 	// appendMu is held shared by every APPEND into this folder until its
 	// result is in mapped, and exclusively while reconciling, so that a
@@ -231,6 +263,9 @@ func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error
 
 	// What the state says is at the destination.
 	st, err := s.opts.State.Folder(ctx, s.opts.Mailbox, fr.m.Source)
+	if err == nil && st == nil {
+		st, err = s.renamedFrom(ctx, src, fr)
+	}
 	if err != nil {
 		return err
 	}
@@ -335,26 +370,49 @@ func (s *run) choose(folders []*folderRun) {
 			all = append(all, fr.msgs...)
 		}
 	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].date.After(all[j].date) })
+	sortNewestFirst(all)
 	for rank, m := range all {
 		fr := m.fr
 		if _, ok := fr.mapped[m.uid]; ok {
 			fr.rep.Present++
 			continue
 		}
-		switch {
-		case !s.opts.ReceivedAfter.IsZero() && m.date.Before(s.opts.ReceivedAfter):
-			fr.rep.Skipped[ReasonReceivedBefore]++
-		case s.opts.MaxItems > 0 && rank >= s.opts.MaxItems:
-			fr.rep.Skipped[ReasonOverMaxItems]++
-		case s.opts.MaxMessageSize > 0 && m.size > s.opts.MaxMessageSize:
-			fr.rep.Skipped[ReasonTooLarge]++
-			s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date, Reason: ReasonTooLarge,
-				Detail: fmt.Sprintf("%d bytes is over the limit of %d bytes", m.size, s.opts.MaxMessageSize)})
-		default:
+		switch reason, detail := s.opts.policySkip(m, rank); reason {
+		case "":
+			if s.overAppendLimit(fr, m) {
+				continue
+			}
 			fr.toCopy = append(fr.toCopy, m)
+		case ReasonTooLarge:
+			fr.rep.Skipped[reason]++
+			s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date, Reason: reason, Detail: detail})
+		default:
+			fr.rep.Skipped[reason]++
 		}
 	}
+}
+
+// sortNewestFirst orders the mailbox's messages by INTERNALDATE, newest
+// first; equal dates keep their folder and UID order. It is the order in
+// which the item cap counts.
+func sortNewestFirst(all []*srcMsg) {
+	sort.SliceStable(all, func(i, j int) bool { return all[i].date.After(all[j].date) })
+}
+
+// policySkip says why the options leave m out, m being the mailbox's
+// rank-th newest message (from 0), with a detail for the report; "" when
+// m is to be copied. Sync and Verify both ask it, so that what
+// verification calls missing is what the policy means to copy.
+func (o *Options) policySkip(m *srcMsg, rank int) (reason, detail string) {
+	switch {
+	case !o.ReceivedAfter.IsZero() && m.date.Before(o.ReceivedAfter):
+		return ReasonReceivedBefore, ""
+	case o.MaxItems > 0 && rank >= o.MaxItems:
+		return ReasonOverMaxItems, ""
+	case o.MaxMessageSize > 0 && m.size > o.MaxMessageSize:
+		return ReasonTooLarge, fmt.Sprintf("%d bytes is over the limit of %d bytes", m.size, o.MaxMessageSize)
+	}
+	return "", ""
 }
 
 // describeSkipped fetches the subjects of the listed skipped items, so that

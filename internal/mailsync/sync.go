@@ -77,8 +77,20 @@ type Options struct {
 	// Progress, when set, is called as messages are handled. It must be fast
 	// and safe for concurrent use.
 	Progress func(Progress)
+	// Refused, when set, is told of each refusal the run works around
+	// rather than fails on: an extra connection that could not be opened
+	// (side from the *imapconn.Error), an APPEND answered [UNAVAILABLE] or
+	// [INUSE] that is retried ("destination"). Such an answer is often a
+	// server's connection limit or throttling, which the service reads to
+	// open fewer connections next time. Called from the copying goroutines.
+	Refused func(side string, err error)
 	// Logger receives warnings and progress lines. Defaults to slog.Default().
 	Logger *slog.Logger
+	// ReconnectTimeout is how long the run keeps trying to reach a server
+	// again after losing its connection to it (a restart, a failover, a
+	// network cut), with backoff, before it stops with an error naming the
+	// side and the address. Defaults to DefaultReconnectTimeout.
+	ReconnectTimeout time.Duration
 }
 
 // Progress is a snapshot of one folder's copying.
@@ -106,15 +118,20 @@ type run struct {
 	rep  *Report
 	log  *slog.Logger
 
-	mu sync.Mutex // guards rep.Skipped, rep.Failed, rep.Errors
+	// vanished are the folders of earlier runs that the source no longer
+	// lists; adopted holds the IDs of those a renamed folder took over
+	// (see sourcechange.go).
+	vanished []store.Folder
+	adopted  map[int64]bool
+	// appendLimit is the destination's APPENDLIMIT, 0 if none (see
+	// appendlimit.go).
+	appendLimit int64
+
+	mu sync.Mutex // guards rep.Skipped, rep.Failed, rep.Errors, rep.Retries
 }
 
-// Sync migrates one mailbox. It returns an error only when the migration
-// could not run at all (bad options, connection, TLS or authentication
-// failure, the state database); problems with folders and messages are in
-// the report, and Report.OK tells whether everything that should have moved
-// has moved.
-func Sync(ctx context.Context, opts Options) (*Report, error) {
+// syncPass is one pass of Sync, from the first connection to the report.
+func syncPass(ctx context.Context, opts Options) (*Report, error) {
 	if opts.State == nil {
 		return nil, errors.New("mailsync: no state database")
 	}
@@ -130,9 +147,10 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 	opts.Source.ReadOnly = true
 	opts.Source.Side, opts.Dest.Side = "source", "destination"
 	s := &run{
-		ctx:  ctx,
-		opts: opts,
-		log:  opts.Logger.With("user", opts.Source.User),
+		ctx:     ctx,
+		opts:    opts,
+		log:     opts.Logger.With("user", opts.Source.User),
+		adopted: map[int64]bool{},
 		rep: &Report{
 			Source:      opts.Source.User + "@" + opts.Source.Addr,
 			Destination: opts.Dest.User + "@" + opts.Dest.Addr,
@@ -141,49 +159,47 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 			Skipped:     []Item{},
 			Failed:      []Item{},
 			Errors:      []string{},
+			Retries:     []string{},
 		},
 	}
 
-	// 1. Connect to both servers. These two connections also serve as the
-	// first copy lane.
+	// 1. Connect to both servers, at the same time: a login is a round trip
+	// or three plus a new server process, a good part of an incremental
+	// pass. These two connections also serve as the first copy lane.
+	var dst *imapconn.Conn
+	var dstErr error
+	dialed := make(chan struct{})
+	go func() {
+		defer close(dialed)
+		dst, dstErr = s.dial(ctx, opts.Dest)
+	}()
 	src, err := s.dial(ctx, opts.Source)
-	if err != nil {
-		return nil, err
-	}
+	<-dialed
 	defer func() {
 		if src != nil {
 			src.Close()
 		}
 	}()
-	dst, err := s.dial(ctx, opts.Dest)
-	if err != nil {
-		return nil, err
-	}
 	defer func() {
 		if dst != nil {
 			dst.Close()
 		}
 	}()
+	if err != nil {
+		return nil, err
+	}
+	if dstErr != nil {
+		return nil, dstErr
+	}
+	s.appendLimit = appendLimitOf(dst)
 
 	// 2. List both folder trees and map source folders onto destination ones.
-	srcTree, err := listTree(ctx, src)
-	if err == nil && opts.SourceRoot != "" {
-		srcTree, err = srcTree.rooted(opts.SourceRoot)
-	}
+	plan, dstTree, err := planFolders(ctx, src, dst, opts, s.log)
 	if err != nil {
-		return nil, fmt.Errorf("list source folders of %s: %w", opts.Source.User, err)
+		return nil, lostOr(err, src, dst)
 	}
-	dstTree, err := listTree(ctx, dst)
-	if err != nil {
-		return nil, fmt.Errorf("list destination folders of %s: %w", opts.Dest.User, err)
-	}
-	plan := folder.Plan(srcTree.listed, srcTree.ns, dstTree.listed, dstTree.ns, opts.Folders)
-	for _, u := range srcTree.unmappable {
-		s.log.Warn("Source folder name is not valid modified UTF-7; folder skipped.", "folder", u.mapping().Display)
-		plan = append(plan, u.mapping())
-	}
-	for _, u := range dstTree.unmappable {
-		s.log.Warn("Destination folder name is not valid modified UTF-7; folder ignored.", "folder", u.raw)
+	if s.vanished, err = s.findVanished(ctx, plan); err != nil {
+		return nil, err
 	}
 
 	// 3. Scan each source folder: UIDs, flags, dates and sizes, and what the
@@ -261,8 +277,12 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
+		if dst != nil && closed(dst) {
+			dst.Close()
+			dst = nil
+		}
 		if dst == nil {
-			if dst, err = s.dial(ctx, opts.Dest); err != nil {
+			if dst, err = s.redial(ctx, opts.Dest); err != nil {
 				return nil, err
 			}
 		}
@@ -270,6 +290,9 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 
 	// 8. Count what is at the destination now, and finish the report.
 	s.finish(dst, folders)
+	if err := s.reportGone(ctx, dst); err != nil {
+		return nil, err
+	}
 	s.rep.Finished = time.Now()
 	s.rep.total()
 	return s.rep, nil
@@ -289,15 +312,18 @@ func (s *run) dial(ctx context.Context, cfg imapconn.Config) (*imapconn.Conn, er
 	return c, nil
 }
 
-// fatal returns err when it stops the whole run rather than one folder:
-// cancellation, a lost connection (the planning steps do not reconnect; a
-// re-run resumes), or the state database.
+// fatal returns err when it stops the whole pass rather than one folder:
+// cancellation, a lost connection (the planning steps do not reconnect;
+// Sync starts the pass over), or the state database.
 func (s *run) fatal(ctx context.Context, err error, src, dst *imapconn.Conn) error {
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
-	case isStateErr(err), isConnLost(src, err), isConnLost(dst, err):
+	case isStateErr(err):
 		return err
+	case isConnLost(src, err), isConnLost(dst, err):
+		// Sync starts the pass over once the server answers again.
+		return lostConn{err}
 	}
 	return nil
 }
@@ -333,4 +359,17 @@ func (s *run) addError(msg string) {
 	s.mu.Lock()
 	s.rep.Errors = append(s.rep.Errors, msg)
 	s.mu.Unlock()
+}
+
+// PlanFolders lists both servers' folders and maps them exactly as Sync
+// would with opts (SourceRoot and Folders), changing nothing on either
+// side: for `imapmigrate probe` and a batch's validation, so that what they
+// show is what a sync will do.
+func PlanFolders(ctx context.Context, src, dst *imapconn.Conn, opts Options) ([]folder.Mapping, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	plan, _, err := planFolders(ctx, src, dst, opts, log)
+	return plan, err
 }

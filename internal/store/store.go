@@ -68,8 +68,16 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	// foreign keys make ON DELETE CASCADE work, which SQLite leaves off by
 	// default; secure_delete zeroes what is deleted, so that the sealed
 	// passwords of a removed batch do not linger in free space (nor, after
-	// the service's checkpoint, in the WAL).
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(1)"
+	// the service's checkpoint, in the WAL). _txlock=immediate makes every
+	// transaction take the write lock at BEGIN, waiting busy_timeout for
+	// it: a transaction that reads and then writes (a lease claim) would
+	// otherwise be refused at once, without waiting, when another process
+	// holds the write lock at its first write or wrote since its first
+	// read: SQLite does not wait to upgrade a read transaction. Past
+	// busy_timeout a statement fails with SQLITE_BUSY (see FaultOf): the
+	// service stops that pass, copying nothing it cannot record, and
+	// resumes it later.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
@@ -215,6 +223,16 @@ func (d *DB) SaveFolder(ctx context.Context, f *Folder) error {
 		f.Mailbox, f.SourceName, f.SourceUIDValidity, f.DestName, f.DestUIDValidity, time.Now().UTC().Format(time.RFC3339)).Scan(&f.ID)
 	if err != nil {
 		return fmt.Errorf("save state of folder %q: %w", f.SourceName, err)
+	}
+	return nil
+}
+
+// RenameFolder gives a folder's state the name its source folder has now,
+// for a folder renamed at the source: what is recorded of its messages
+// stays valid, since a rename keeps the UIDs.
+func (d *DB) RenameFolder(ctx context.Context, folderID int64, sourceName string) error {
+	if _, err := d.db.ExecContext(ctx, `UPDATE sync_folders SET source_name = $1 WHERE id = $2`, sourceName, folderID); err != nil {
+		return fmt.Errorf("rename state of folder %d to %q: %w", folderID, sourceName, err)
 	}
 	return nil
 }
