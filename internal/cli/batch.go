@@ -70,10 +70,10 @@ var batchActions = []struct {
 		"Run a last incremental sync of every mailbox, then mark the batch\nCompleted: no more syncs after that. Switch the MX records to the\ndestination first, so that no mail arrives at the source afterwards.",
 		(*apiclient.Client).CompleteBatch},
 	{"sync-now", "Run an incremental sync now",
-		"Run an incremental sync of every synced mailbox of the batch now, instead\nof waiting for the next one (every 24 hours by default).",
+		"Run an incremental sync of every synced mailbox of the batch now, instead\nof waiting for the next one (every 24 hours by default). Blocked mailboxes\n(destination over quota) are tried again too.",
 		(*apiclient.Client).SyncNow},
-	{"retry-failed", "Retry the batch's failed mailboxes",
-		"Queue every mailbox of the batch that Failed for another sync; the others\nare left alone. Fix the cause first (see batch users and user status).",
+	{"retry-failed", "Retry the batch's failed and blocked mailboxes",
+		"Queue every mailbox of the batch that Failed or is Blocked for another sync;\nthe others are left alone. Fix the cause first (see batch users and user\nstatus): for a Blocked one, raise the destination mailbox's quota.",
 		(*apiclient.Client).RetryFailed},
 }
 
@@ -279,7 +279,7 @@ func newBatchRemoveCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Command
 var userStates = []string{
 	service.UserQueued, service.UserValidating, service.UserSyncing, service.UserSynced,
 	service.UserIncrementalSyncing, service.UserCompleting, service.UserCompleted,
-	service.UserStopped, service.UserFailed,
+	service.UserStopped, service.UserFailed, service.UserBlocked,
 }
 
 // byState lists the non-zero counts in userStates order, then any state
@@ -383,11 +383,12 @@ func newBatchListCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Command {
 			return nil
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSTATE\tUSERS\tSYNCED\tFAILED\tITEMS\tSKIPPED\tLAST SYNC\tNEXT SYNC")
+		fmt.Fprintln(tw, "NAME\tSTATE\tUSERS\tSYNCED\tFAILED\tBLOCKED\tITEMS\tSKIPPED\tLAST SYNC\tNEXT SYNC")
 		for _, b := range bs {
 			t := b.Totals
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", clean(b.Name), clean(b.State), t.Users, syncedUsers(t),
-				t.UsersByState[service.UserFailed], t.ItemsSynced, t.ItemsSkipped, formatTime(b.LastSync), formatTime(b.NextSync))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", clean(b.Name), clean(b.State), t.Users, syncedUsers(t),
+				t.UsersByState[service.UserFailed], t.UsersByState[service.UserBlocked], t.ItemsSynced, t.ItemsSkipped,
+				formatTime(b.LastSync), formatTime(b.NextSync))
 		}
 		return tw.Flush()
 	})

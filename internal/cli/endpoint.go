@@ -224,7 +224,9 @@ func newEndpointListCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Comman
 			return nil
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tHOST\tPORT\tSECURITY\tAUTH\tCREDENTIALS\tADMIN\tMAX MIGRATIONS\tMAX INCREMENTAL")
+		// CONNECTIONS is what the service opens per mailbox now, as a
+		// source / as a destination: lower while the server throttles.
+		fmt.Fprintln(tw, "NAME\tHOST\tPORT\tSECURITY\tAUTH\tCREDENTIALS\tADMIN\tMAX MIGRATIONS\tMAX INCREMENTAL\tCONNECTIONS (SRC/DST)")
 		for _, ep := range eps {
 			sec := ep.Security
 			switch {
@@ -241,8 +243,9 @@ func newEndpointListCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Comman
 				}
 				admin += ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\n", clean(ep.Name), clean(ep.Host), ep.Port, clean(sec),
-				clean(ep.AuthMechanism), clean(ep.Credentials), admin, ep.MaxConcurrentMigrations, ep.MaxConcurrentIncrementalSyncs)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d/%d\n", clean(ep.Name), clean(ep.Host), ep.Port, clean(sec),
+				clean(ep.AuthMechanism), clean(ep.Credentials), admin, ep.MaxConcurrentMigrations, ep.MaxConcurrentIncrementalSyncs,
+				ep.SourceConnections, ep.DestConnections)
 		}
 		return tw.Flush()
 	})

@@ -131,7 +131,7 @@ func TestEndpointCommands(t *testing.T) {
 	wantLines(t, "endpoint add", out, `endpoint "dovecot" added: mail.example.org:143 starttls, credentials admin`, "imapmigrate endpoint test dovecot")
 
 	out = rb.mustRun(t, "endpoint", "list")
-	wantLines(t, "endpoint list", out, "NAME", "MAX MIGRATIONS", "dovecot", "mail.example.org", "migrator (dovecot, password set)", "old", "imap.old.example.com")
+	wantLines(t, "endpoint list", out, "NAME", "MAX MIGRATIONS", "CONNECTIONS (SRC/DST)", "dovecot", "mail.example.org", "migrator (dovecot, password set)", "old", "imap.old.example.com")
 
 	testPw := rb.file(t, "user.pw", "Us3r-secret")
 	out = rb.mustRun(t, "endpoint", "test", "dovecot", "--user", "alice", "--password-file", testPw)
@@ -181,7 +181,7 @@ func TestBatchCommands(t *testing.T) {
 		"1200 synced, 3 skipped, 0 failed", "5.0 MiB", "Exclude folders:", "Junk*", "50.0 MiB", "2024-01-31 00:00", "a@x, b@y", "every 12h0m0s")
 
 	out = rb.mustRun(t, "batch", "list")
-	wantLines(t, "batch list", out, "NAME    STATE    USERS  SYNCED  FAILED  ITEMS  SKIPPED  LAST SYNC", "spring  Syncing  3      1       1       1200   3")
+	wantLines(t, "batch list", out, "NAME    STATE    USERS  SYNCED  FAILED  BLOCKED  ITEMS  SKIPPED  LAST SYNC", "spring  Syncing  3      1       1       0        1200   3")
 
 	out = rb.mustRun(t, "batch", "users", "spring")
 	wantLines(t, "batch users", out, "EMAIL", "LAST SYNC", "alice@example.com  Synced", "5.0 MiB", "bob@example.com    Failed",

@@ -133,8 +133,8 @@ func runService(ctx context.Context, stderr io.Writer, configFile string, getenv
 	svc, err := service.New(ctx, service.Config{
 		DB: db, Key: key, Logger: log, Workers: cfg.Workers, Connections: cfg.Connections,
 		JobSlice: cfg.JobSlice.Duration, LeaseTTL: cfg.LeaseTTL.Duration, Poll: cfg.Poll.Duration,
-		Scheduler: serve, NoWork: cfg.Workers == 0, Metrics: service.NewMetrics(reg, db.SQL()),
-		SoleProcess: !cfg.IsPostgres(),
+		BlockedRetry: cfg.BlockedRetry.Duration, Scheduler: serve, NoWork: cfg.Workers == 0, Metrics: service.NewMetrics(reg, db.SQL()),
+		SoleProcess: !cfg.IsPostgres(), Trace: cfg.LogLevel == "trace",
 	})
 	if err != nil {
 		return exitf(ExitInternal, "%v", err)
@@ -220,8 +220,18 @@ func lockDataDir(dir string) (unlock func(), err error) {
 // otherwise or writing to a terminal.
 func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
 	level := slog.LevelInfo
-	level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogLevel == "trace" {
+		level = service.LevelTrace
+	} else {
+		level.UnmarshalText([]byte(cfg.LogLevel))
+	}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		// slog would call the transcript's level "DEBUG-4".
+		if a.Key == slog.LevelKey && a.Value.Any() == service.LevelTrace {
+			a.Value = slog.StringValue("TRACE")
+		}
+		return a
+	}}
 	format := cfg.LogFormat
 	if format == "" {
 		format = "json"

@@ -9,9 +9,10 @@
 //     (IMAPMIGRATE_JOB_SLICE for job_slice),
 //  3. command line flags --<key> in kebab case (--job-slice); see Flags.
 //
-// Secrets never live here. Mailbox passwords are sealed in the database
-// (package secret), the key that seals them is in SecretKeyFile or
-// IMAPMIGRATE_SECRET_KEY, and the admin token is in TokenFile, so the config
+// Secrets never live in the file. Mailbox passwords are sealed in the
+// database (package secret), the key that seals them is in SecretKeyFile or
+// IMAPMIGRATE_SECRET_KEY, the admin token is in TokenFile, and the SMTP
+// password in SMTP.PasswordFile or IMAPMIGRATE_SMTP_PASSWORD, so the config
 // file can be shared, checked in or printed (use Redacted for the database
 // URL, which may carry a PostgreSQL password).
 package config
@@ -54,10 +55,17 @@ type Config struct {
 	LeaseTTL Duration `toml:"lease_ttl"`
 	// Poll is the scheduler period. Defaults to 2s.
 	Poll Duration `toml:"poll"`
+	// BlockedRetry is how long a user Blocked by a full destination
+	// mailbox waits before it is tried again by itself (retry-failed and
+	// sync-now try at once): the admin has to raise the quota first, and
+	// trying sooner only costs the server logins. Defaults to 1h.
+	BlockedRetry Duration `toml:"blocked_retry"`
 	// LogFormat is "json", "text" or "" (auto: text on a terminal, json
 	// otherwise).
 	LogFormat string `toml:"log_format"`
-	// LogLevel is debug, info (the default), warn or error.
+	// LogLevel is trace, debug, info (the default), warn or error. trace
+	// is debug plus the IMAP transcript of every connection, passwords and
+	// SASL payloads replaced by *** and message bodies by their size.
 	LogLevel string `toml:"log_level"`
 	// SecretKeyFile holds the key that seals stored passwords. Defaults to
 	// <Data>/secret.key.
@@ -65,6 +73,9 @@ type Config struct {
 	// TokenFile holds the admin token for the API. Defaults to
 	// <Data>/admin.token.
 	TokenFile string `toml:"token_file"`
+	// SMTP is the mail server for notifications and welcome letters; see
+	// SMTP. Off by default.
+	SMTP SMTP `toml:"smtp"`
 }
 
 // Default returns the settings used when nothing else is said, with the
@@ -79,14 +90,16 @@ func Default() Config {
 // filled in once Data is final.
 func defaults(getenv func(string) string) Config {
 	return Config{
-		Data:        DefaultData(getenv),
-		Listen:      "127.0.0.1:8080",
-		Workers:     10,
-		Connections: 4,
-		JobSlice:    Duration{5 * time.Minute},
-		LeaseTTL:    Duration{30 * time.Second},
-		Poll:        Duration{2 * time.Second},
-		LogLevel:    "info",
+		Data:         DefaultData(getenv),
+		Listen:       "127.0.0.1:8080",
+		Workers:      10,
+		Connections:  4,
+		JobSlice:     Duration{5 * time.Minute},
+		LeaseTTL:     Duration{30 * time.Second},
+		Poll:         Duration{2 * time.Second},
+		BlockedRetry: Duration{time.Hour},
+		LogLevel:     "info",
+		SMTP:         defaultSMTP(),
 	}
 }
 
@@ -123,11 +136,13 @@ func (c *Config) derive() {
 // name), then applies environment overrides found with getenv
 // (IMAPMIGRATE_DATA, IMAPMIGRATE_DATABASE, IMAPMIGRATE_LISTEN,
 // IMAPMIGRATE_WORKERS, IMAPMIGRATE_CONNECTIONS, IMAPMIGRATE_JOB_SLICE,
-// IMAPMIGRATE_LEASE_TTL, IMAPMIGRATE_POLL, IMAPMIGRATE_LOG_FORMAT,
+// IMAPMIGRATE_LEASE_TTL, IMAPMIGRATE_POLL, IMAPMIGRATE_BLOCKED_RETRY, IMAPMIGRATE_LOG_FORMAT,
 // IMAPMIGRATE_LOG_LEVEL, IMAPMIGRATE_SECRET_KEY_FILE,
-// IMAPMIGRATE_TOKEN_FILE), then fills derived defaults (SecretKeyFile,
-// TokenFile from Data). A bad env value is an error naming the variable. An
-// empty variable counts as unset.
+// IMAPMIGRATE_TOKEN_FILE, and IMAPMIGRATE_SMTP_<KEY> for the [smtp] table:
+// IMAPMIGRATE_SMTP_HOST...), then fills derived defaults (SecretKeyFile,
+// TokenFile from Data) and reads the SMTP password (IMAPMIGRATE_SMTP_PASSWORD,
+// else smtp.password_file). A bad env value is an error naming the variable.
+// An empty variable counts as unset.
 //
 // getenv is os.Getenv in production, or the function Flags returns so that
 // flags win over the environment. It also supplies XDG_DATA_HOME and HOME
@@ -149,6 +164,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		}
 	}
 	c.derive()
+	if err := c.SMTP.loadPassword(getenv); err != nil {
+		return Config{}, err
+	}
 	return c, nil
 }
 
@@ -205,7 +223,8 @@ func unknownKeys(undecoded []toml.Key) error {
 		}
 		msg += fmt.Sprintf("; %s %s, and the config file must not hold secrets: "+
 			"mailbox passwords are stored encrypted with each batch or endpoint, the encryption key is in "+
-			"secret_key_file or IMAPMIGRATE_SECRET_KEY, the admin token in token_file",
+			"secret_key_file or IMAPMIGRATE_SECRET_KEY, the admin token in token_file, "+
+			"the SMTP password in smtp.password_file or "+envSMTPPassword,
 			strings.Join(secrets, ", "), look)
 	}
 	return errors.New(msg)

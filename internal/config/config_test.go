@@ -41,9 +41,11 @@ func base() config.Config {
 		JobSlice:      dur(5 * time.Minute),
 		LeaseTTL:      dur(30 * time.Second),
 		Poll:          dur(2 * time.Second),
+		BlockedRetry:  dur(time.Hour),
 		LogLevel:      "info",
 		SecretKeyFile: "/home/u/.local/share/imapmigrate/secret.key",
 		TokenFile:     "/home/u/.local/share/imapmigrate/admin.token",
+		SMTP:          config.SMTP{Security: "starttls", Timeout: dur(30 * time.Second)},
 	}
 }
 
@@ -56,8 +58,18 @@ connections = 8
 job_slice = "10m"
 lease_ttl = 45
 poll = "500ms"
+blocked_retry = "2h"
 log_format = "json"
 log_level = "debug"
+
+[smtp]
+host = "smtp.example.com"
+port = 465
+security = "tls"
+username = "migration@example.com"
+from = "Migration team <migration@example.com>"
+ca_file = "/etc/ssl/private-ca.pem"
+timeout = "1m"
 `
 
 func TestLoad(t *testing.T) {
@@ -100,10 +112,15 @@ func TestLoad(t *testing.T) {
 					JobSlice:      dur(10 * time.Minute),
 					LeaseTTL:      dur(45 * time.Second),
 					Poll:          dur(500 * time.Millisecond),
+					BlockedRetry:  dur(2 * time.Hour),
 					LogFormat:     "json",
 					LogLevel:      "debug",
 					SecretKeyFile: "/srv/imapmigrate/secret.key",
 					TokenFile:     "/srv/imapmigrate/admin.token",
+					SMTP: config.SMTP{
+						Host: "smtp.example.com", Port: 465, Security: "tls", Username: "migration@example.com",
+						From: "Migration team <migration@example.com>", CAFile: "/etc/ssl/private-ca.pem", Timeout: dur(time.Minute),
+					},
 				}
 			},
 		},
@@ -126,17 +143,25 @@ func TestLoad(t *testing.T) {
 			name: "EnvOverFile",
 			file: fullFile,
 			env: map[string]string{
-				"IMAPMIGRATE_DATA":            "/var/lib/imapmigrate",
-				"IMAPMIGRATE_DATABASE":        "",
-				"IMAPMIGRATE_LISTEN":          "[::1]:8081",
-				"IMAPMIGRATE_WORKERS":         " 2 ",
-				"IMAPMIGRATE_CONNECTIONS":     "1",
-				"IMAPMIGRATE_JOB_SLICE":       "1h",
-				"IMAPMIGRATE_LEASE_TTL":       "10s",
-				"IMAPMIGRATE_POLL":            "3",
-				"IMAPMIGRATE_LOG_FORMAT":      "text",
-				"IMAPMIGRATE_LOG_LEVEL":       "warn",
-				"IMAPMIGRATE_SECRET_KEY_FILE": "/k",
+				"IMAPMIGRATE_DATA":                      "/var/lib/imapmigrate",
+				"IMAPMIGRATE_DATABASE":                  "",
+				"IMAPMIGRATE_LISTEN":                    "[::1]:8081",
+				"IMAPMIGRATE_WORKERS":                   " 2 ",
+				"IMAPMIGRATE_CONNECTIONS":               "1",
+				"IMAPMIGRATE_JOB_SLICE":                 "1h",
+				"IMAPMIGRATE_LEASE_TTL":                 "10s",
+				"IMAPMIGRATE_POLL":                      "3",
+				"IMAPMIGRATE_BLOCKED_RETRY":             "30m",
+				"IMAPMIGRATE_LOG_FORMAT":                "text",
+				"IMAPMIGRATE_LOG_LEVEL":                 "warn",
+				"IMAPMIGRATE_SECRET_KEY_FILE":           "/k",
+				"IMAPMIGRATE_SMTP_HOST":                 "127.0.0.1",
+				"IMAPMIGRATE_SMTP_PORT":                 "2525",
+				"IMAPMIGRATE_SMTP_SECURITY":             "starttls",
+				"IMAPMIGRATE_SMTP_CA_FILE":              "",
+				"IMAPMIGRATE_SMTP_INSECURE_SKIP_VERIFY": "true",
+				"IMAPMIGRATE_SMTP_TIMEOUT":              "5",
+				"IMAPMIGRATE_SMTP_PASSWORD":             "hunter2",
 			},
 			want: func(c *config.Config) {
 				*c = config.Config{
@@ -148,10 +173,16 @@ func TestLoad(t *testing.T) {
 					JobSlice:      dur(time.Hour),
 					LeaseTTL:      dur(10 * time.Second),
 					Poll:          dur(3 * time.Second),
+					BlockedRetry:  dur(30 * time.Minute),
 					LogFormat:     "text",
 					LogLevel:      "warn",
 					SecretKeyFile: "/k",
 					TokenFile:     "/var/lib/imapmigrate/admin.token",
+					SMTP: config.SMTP{
+						Host: "127.0.0.1", Port: 2525, Security: "starttls", Username: "migration@example.com", Password: "hunter2",
+						From: "Migration team <migration@example.com>", CAFile: "/etc/ssl/private-ca.pem", // an empty variable is unset
+						InsecureSkipVerify: true, Timeout: dur(5 * time.Second),
+					},
 				}
 			},
 		},
@@ -192,8 +223,23 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name:    "UnknownTable",
-			file:    "[smtp]\nhost = \"mail\"\nport = 25\n",
-			wantErr: []string{`unknown key "smtp" (`},
+			file:    "[imap]\nhost = \"mail\"\nport = 25\n",
+			wantErr: []string{`unknown key "imap" (`},
+		},
+		{
+			name:    "UnknownKeyInSMTP",
+			file:    "[smtp]\nhost = \"mail\"\nstarttls = true\n",
+			wantErr: []string{`unknown key "smtp.starttls"`, "smtp.host, smtp.port, smtp.security"},
+		},
+		{
+			name:    "SMTPPasswordInFile",
+			file:    "[smtp]\nhost = \"mail\"\nusername = \"u\"\npassword = \"hunter2\"\n",
+			wantErr: []string{`unknown key "smtp.password"`, `"smtp.password" looks like a secret`, "smtp.password_file or IMAPMIGRATE_SMTP_PASSWORD"},
+		},
+		{
+			name:    "BadBoolInEnv",
+			env:     map[string]string{"IMAPMIGRATE_SMTP_INSECURE_SKIP_VERIFY": "yes please"},
+			wantErr: []string{"IMAPMIGRATE_SMTP_INSECURE_SKIP_VERIFY", `"yes please" is not true or false`},
 		},
 		{
 			name:    "PasswordInFile",
@@ -299,29 +345,58 @@ func hasError(errs []error, text string) bool {
 	return false
 }
 
-// TestSettingsCoverEveryField checks that every field can be set from the
-// file, from the environment and by a flag, under names made from its TOML
-// key.
+// TestSettingsCoverEveryField checks that every field, those of the
+// [smtp] table included, can be set from the file, from the environment and
+// by a flag, under names made from its TOML key ("smtp.ca_file":
+// IMAPMIGRATE_SMTP_CA_FILE, --smtp-ca-file), and that a field kept out of
+// the file (the SMTP password) has no flag either.
 func TestSettingsCoverEveryField(t *testing.T) {
 	t.Parallel()
+	type field struct {
+		name, table, key string
+		typ              reflect.Type
+		index            []int
+	}
+	var fields []field
 	typ := reflect.TypeFor[config.Config]()
 	for i := range typ.NumField() {
 		f := typ.Field(i)
-		key := f.Tag.Get("toml")
-		if key == "" {
-			t.Errorf("field %s has no toml tag", f.Name)
+		if f.Type != reflect.TypeFor[config.SMTP]() {
+			fields = append(fields, field{name: f.Name, key: f.Tag.Get("toml"), typ: f.Type, index: f.Index})
+			continue
+		}
+		for j := range f.Type.NumField() {
+			sub := f.Type.Field(j)
+			fields = append(fields, field{name: f.Name + "." + sub.Name, table: f.Tag.Get("toml"),
+				key: sub.Tag.Get("toml"), typ: sub.Type, index: []int{i, j}})
+		}
+	}
+	for _, f := range fields {
+		if f.key == "-" {
+			fs := newFlagSet()
+			config.Flags(fs, env(nil))
+			if fs.Lookup("smtp-password") != nil || fs.Lookup("password") != nil {
+				t.Errorf("field %s is kept out of the file but has a flag", f.name)
+			}
+			continue
+		}
+		if f.key == "" {
+			t.Errorf("field %s has no toml tag", f.name)
 			continue
 		}
 		var value, tomlValue string
-		switch f.Type {
+		switch f.typ {
 		case reflect.TypeFor[string]():
-			value, tomlValue = "/x", `"/x"`
+			// A file that exists, for smtp.password_file, which Load reads.
+			value, tomlValue = "/dev/null", `"/dev/null"`
 		case reflect.TypeFor[int]():
 			value, tomlValue = "7", "7"
+		case reflect.TypeFor[bool]():
+			value, tomlValue = "true", "true"
 		case reflect.TypeFor[config.Duration]():
 			value, tomlValue = "7s", `"7s"`
 		default:
-			t.Errorf("field %s has type %s", f.Name, f.Type)
+			t.Errorf("field %s has type %s", f.name, f.typ)
 			continue
 		}
 		home := env(map[string]string{"HOME": "/home/u"})
@@ -331,20 +406,26 @@ func TestSettingsCoverEveryField(t *testing.T) {
 				t.Errorf("Load with %s: %v", how, err)
 				return
 			}
-			if got := reflect.ValueOf(c).Field(i).Interface(); fmt.Sprint(got) != value {
-				t.Errorf("Load with %s set %s to %v", how, f.Name, got)
+			if got := reflect.ValueOf(c).FieldByIndex(f.index).Interface(); fmt.Sprint(got) != value {
+				t.Errorf("Load with %s set %s to %v", how, f.name, got)
 			}
 		}
 
-		path := MustWriteFile(t, key+" = "+tomlValue+"\n")
+		file := f.key + " = " + tomlValue + "\n"
+		name := f.key
+		if f.table != "" {
+			file = "[" + f.table + "]\n" + file
+			name = f.table + "_" + f.key
+		}
+		path := MustWriteFile(t, file)
 		c, err := config.Load(path, home)
-		check("file key "+key, c, err)
+		check("file key "+name, c, err)
 
-		variable := "IMAPMIGRATE_" + strings.ToUpper(key)
+		variable := "IMAPMIGRATE_" + strings.ToUpper(name)
 		c, err = config.Load("", env(map[string]string{"HOME": "/home/u", variable: value}))
 		check(variable, c, err)
 
-		flag := "--" + strings.ReplaceAll(key, "_", "-")
+		flag := "--" + strings.ReplaceAll(name, "_", "-")
 		fs := newFlagSet()
 		getenv := config.Flags(fs, home)
 		if err := fs.Parse([]string{flag, value}); err != nil {
@@ -353,5 +434,56 @@ func TestSettingsCoverEveryField(t *testing.T) {
 		}
 		c, err = config.Load("", getenv)
 		check(flag, c, err)
+	}
+}
+
+// TestLoadSMTPPassword checks where the SMTP password comes from: the
+// environment first, else the file smtp.password_file names (without its
+// line end), and that a missing file fails Load naming the key.
+func TestLoadSMTPPassword(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "smtp.pw")
+	if err := os.WriteFile(pwFile, []byte("pass word\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		file    string
+		env     map[string]string
+		want    string
+		wantErr string
+	}{
+		{name: "None", file: "[smtp]\nhost = \"mail\"\n"},
+		{name: "File", file: "[smtp]\npassword_file = \"" + pwFile + "\"\n", want: "pass word"},
+		{name: "FileFromEnv", env: map[string]string{"IMAPMIGRATE_SMTP_PASSWORD_FILE": pwFile}, want: "pass word"},
+		{name: "EnvWins", file: "[smtp]\npassword_file = \"" + pwFile + "\"\n", env: map[string]string{"IMAPMIGRATE_SMTP_PASSWORD": "from env"}, want: "from env"},
+		{name: "EnvWinsOverMissingFile", file: "[smtp]\npassword_file = \"/nonexistent\"\n", env: map[string]string{"IMAPMIGRATE_SMTP_PASSWORD": "from env"}, want: "from env"},
+		{name: "MissingFile", file: "[smtp]\npassword_file = \"" + filepath.Join(dir, "nope") + "\"\n", wantErr: "smtp.password_file: open " + filepath.Join(dir, "nope")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := ""
+			if tt.file != "" {
+				path = MustWriteFile(t, tt.file)
+			}
+			c, err := config.Load(path, env(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Load(%q) error = %v; want one containing %q", tt.file, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load(%q): %v", tt.file, err)
+			}
+			if got := c.SMTP.Password.Reveal(); got != tt.want {
+				t.Errorf("Load(%q).SMTP.Password = %q; want %q", tt.file, got, tt.want)
+			}
+			if tt.want != "" && strings.Contains(fmt.Sprintf("%+v %v", c, c.Redacted()), tt.want) {
+				t.Errorf("printing the config shows the SMTP password")
+			}
+		})
 	}
 }

@@ -12,9 +12,9 @@ import (
 // setting ties one Config field to its TOML key, environment variable and
 // flag, so the three cannot drift apart.
 type setting struct {
-	key   string              // TOML key; the variable and flag are made from it
+	key   string              // TOML key, "table.key" inside a table; the variable and flag are made from it
 	usage string              // flag help
-	field func(c *Config) any // the field: *string, *int or *Duration
+	field func(c *Config) any // the field: *string, *int, *bool or *Duration
 }
 
 var settings = []setting{
@@ -26,14 +26,28 @@ var settings = []setting{
 	{"job_slice", "longest stretch one job works on a mailbox", func(c *Config) any { return &c.JobSlice }},
 	{"lease_ttl", "how long a dead worker's claim lasts", func(c *Config) any { return &c.LeaseTTL }},
 	{"poll", "scheduler period", func(c *Config) any { return &c.Poll }},
+	{"blocked_retry", "how long a user blocked by a full destination mailbox waits before it is tried again", func(c *Config) any { return &c.BlockedRetry }},
 	{"log_format", `"json", "text", or "" for text on a terminal and json otherwise`, func(c *Config) any { return &c.LogFormat }},
-	{"log_level", "debug, info, warn or error", func(c *Config) any { return &c.LogLevel }},
+	{"log_level", "trace (debug and the IMAP transcript, passwords redacted), debug, info, warn or error", func(c *Config) any { return &c.LogLevel }},
 	{"secret_key_file", "file with the key that encrypts stored passwords (default <data>/secret.key)", func(c *Config) any { return &c.SecretKeyFile }},
 	{"token_file", "file with the admin token (default <data>/admin.token)", func(c *Config) any { return &c.TokenFile }},
+	{"smtp.host", "SMTP server for notifications and welcome letters (none: no mail)", func(c *Config) any { return &c.SMTP.Host }},
+	{"smtp.port", "SMTP port (0: 465 for tls, 587 for starttls, 25 for none)", func(c *Config) any { return &c.SMTP.Port }},
+	{"smtp.security", "tls, starttls (never falls back to clear text) or none", func(c *Config) any { return &c.SMTP.Security }},
+	{"smtp.username", "SMTP login (none: send without logging in)", func(c *Config) any { return &c.SMTP.Username }},
+	{"smtp.password_file", "file with the SMTP password (or env " + envSMTPPassword + ")", func(c *Config) any { return &c.SMTP.PasswordFile }},
+	{"smtp.from", `sender of notifications, e.g. "Migration team <migration@example.com>"`, func(c *Config) any { return &c.SMTP.From }},
+	{"smtp.ca_file", "PEM file of the CA that signed the SMTP server's certificate", func(c *Config) any { return &c.SMTP.CAFile }},
+	{"smtp.insecure_skip_verify", "do not verify the SMTP server's certificate", func(c *Config) any { return &c.SMTP.InsecureSkipVerify }},
+	{"smtp.timeout", "SMTP timeout for each step of a delivery", func(c *Config) any { return &c.SMTP.Timeout }},
 }
 
-func (s setting) env() string  { return "IMAPMIGRATE_" + strings.ToUpper(s.key) }
-func (s setting) flag() string { return strings.ReplaceAll(s.key, "_", "-") }
+// env and flag turn "smtp.ca_file" into IMAPMIGRATE_SMTP_CA_FILE and
+// --smtp-ca-file.
+func (s setting) env() string {
+	return "IMAPMIGRATE_" + strings.ToUpper(strings.ReplaceAll(s.key, ".", "_"))
+}
+func (s setting) flag() string { return strings.NewReplacer("_", "-", ".", "-").Replace(s.key) }
 
 // set parses v into the field ptr points at.
 func set(ptr any, v string) error {
@@ -46,6 +60,12 @@ func set(ptr any, v string) error {
 			return fmt.Errorf("%q is not a whole number", v)
 		}
 		*p = n
+	case *bool:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*p = b
 	case *Duration:
 		return p.UnmarshalText([]byte(v))
 	default:
@@ -61,6 +81,8 @@ func get(ptr any) string {
 		return *p
 	case *int:
 		return strconv.Itoa(*p)
+	case *bool:
+		return strconv.FormatBool(*p)
 	case *Duration:
 		return p.String()
 	}
@@ -68,9 +90,11 @@ func get(ptr any) string {
 }
 
 // Flags adds a flag for each setting to fs (--data, --database, --listen,
-// --workers, --connections, --job-slice, --lease-ttl, --poll, --log-format,
-// --log-level, --secret-key-file, --token-file) and returns the getenv to
-// hand to Load after fs is parsed:
+// --workers, --connections, --job-slice, --lease-ttl, --poll, --blocked-retry, --log-format,
+// --log-level, --secret-key-file, --token-file, --smtp-host, --smtp-port,
+// --smtp-security, --smtp-username, --smtp-password-file, --smtp-from,
+// --smtp-ca-file, --smtp-insecure-skip-verify, --smtp-timeout; never one for
+// a password) and returns the getenv to hand to Load after fs is parsed:
 //
 //	getenv := config.Flags(cmd.Flags(), os.Getenv)
 //	// ... cobra parses the flags ...
@@ -89,7 +113,12 @@ func Flags(fs *pflag.FlagSet, getenv func(string) string) func(string) string {
 	def := defaults(os.Getenv)
 	for _, s := range settings {
 		fs.Var(&flagValue{s: s, given: given}, s.flag(), fmt.Sprintf("%s (env %s)", s.usage, s.env()))
-		fs.Lookup(s.flag()).DefValue = get(s.field(&def))
+		f := fs.Lookup(s.flag())
+		f.DefValue = get(s.field(&def))
+		if _, ok := s.field(&def).(*bool); ok {
+			// --smtp-insecure-skip-verify alone means true.
+			f.NoOptDefVal = "true"
+		}
 	}
 	return func(name string) string {
 		if v, ok := given[name]; ok {
@@ -123,6 +152,8 @@ func (f *flagValue) Type() string {
 	switch f.s.field(&Config{}).(type) {
 	case *int:
 		return "int"
+	case *bool:
+		return "bool"
 	case *Duration:
 		return "duration"
 	}

@@ -51,6 +51,13 @@ func TestFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "SMTP",
+			args: []string{"--smtp-host", "127.0.0.1", "--smtp-port", "2525", "--smtp-insecure-skip-verify", "--smtp-timeout", "5s"},
+			want: func(c *config.Config) {
+				c.SMTP.Host, c.SMTP.Port, c.SMTP.InsecureSkipVerify, c.SMTP.Timeout = "127.0.0.1", 2525, true, dur(5*time.Second)
+			},
+		},
+		{
 			name: "ExplicitKeyFileStays",
 			args: []string{"--data", "/flag", "--secret-key-file", "/k"},
 			want: func(c *config.Config) {
@@ -91,6 +98,8 @@ func TestFlagsRejectBadValues(t *testing.T) {
 	}{
 		{"Duration", []string{"--poll", "soon"}, []string{"--poll", `"soon" is not a duration`}},
 		{"Number", []string{"--workers=many"}, []string{"--workers", `"many" is not a whole number`}},
+		{"Bool", []string{"--smtp-insecure-skip-verify=maybe"}, []string{"--smtp-insecure-skip-verify", `"maybe" is not true or false`}},
+		{"NoPasswordFlag", []string{"--smtp-password", "hunter2"}, []string{"unknown flag: --smtp-password"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,6 +131,8 @@ func TestFlagsHelp(t *testing.T) {
 		"--workers int", "(default 10)", "IMAPMIGRATE_WORKERS",
 		"--job-slice duration", "(default 5m0s)", "IMAPMIGRATE_JOB_SLICE",
 		"--database string", "--secret-key-file string", "<data>/secret.key",
+		"--smtp-security string", "(default \"starttls\")", "IMAPMIGRATE_SMTP_SECURITY",
+		"--smtp-insecure-skip-verify", "--smtp-password-file string", "IMAPMIGRATE_SMTP_PASSWORD)",
 	} {
 		if !strings.Contains(help, want) {
 			t.Errorf("flag help lacks %q:\n%s", want, help)

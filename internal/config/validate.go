@@ -16,12 +16,15 @@ const (
 	// minLeaseTTL leaves room for a lease renewal to be late by a second
 	// or two without another worker taking the mailbox.
 	minLeaseTTL = 3 * time.Second
+	// minBlockedRetry keeps a blocked user from logging in to the full
+	// destination over and over.
+	minBlockedRetry = 10 * time.Second
 )
 
 // Validate returns every problem (workers >= 1, or 0 with PostgreSQL, connections 1..32,
-// job_slice >= 5s, lease_ttl >= 3s, poll > 0, log format/level known,
-// database scheme sqlite-file or postgres), so an admin fixes them in one
-// go. Each error starts with the key it is about. Nil means valid.
+// job_slice >= 5s, lease_ttl >= 3s, poll > 0, blocked_retry >= 10s, log format/level known,
+// database scheme sqlite-file or postgres, and the [smtp] table when a host
+// is set), so an admin fixes them in one go. Each error starts with the key it is about. Nil means valid.
 func (c Config) Validate() []error {
 	var errs []error
 	add := func(key, format string, args ...any) {
@@ -57,15 +60,18 @@ func (c Config) Validate() []error {
 	if c.Poll.Duration <= 0 {
 		add("poll", "%s; it must be more than 0", c.Poll)
 	}
+	if c.BlockedRetry.Duration < minBlockedRetry {
+		add("blocked_retry", "%s; it must be at least %s", c.BlockedRetry, minBlockedRetry)
+	}
 	switch c.LogFormat {
 	case "", "json", "text":
 	default:
 		add("log_format", `%q; want "json", "text" or "" (text on a terminal, json otherwise)`, c.LogFormat)
 	}
 	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
+	case "trace", "debug", "info", "warn", "error":
 	default:
-		add("log_level", `%q; want "debug", "info", "warn" or "error"`, c.LogLevel)
+		add("log_level", `%q; want "trace", "debug", "info", "warn" or "error"`, c.LogLevel)
 	}
 	if c.SecretKeyFile == "" {
 		add("secret_key_file", "no path; set it or data")
@@ -73,5 +79,6 @@ func (c Config) Validate() []error {
 	if c.TokenFile == "" {
 		add("token_file", "no path; set it or data")
 	}
+	c.SMTP.validate(add)
 	return errs
 }

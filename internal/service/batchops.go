@@ -285,12 +285,13 @@ func (s *Service) StartBatch(ctx context.Context, name string) (*Batch, error) {
 
 // StopBatch stops a batch: running passes are cancelled (the next start
 // resumes where they were) and no incremental sync runs until it starts
-// again.
+// again. Failed, Completed and Blocked users keep their status: each says
+// what the admin has to know or do.
 func (s *Service) StopBatch(ctx context.Context, name string) (*Batch, error) {
 	return s.transition(ctx, name, "stop", []string{BatchSyncing, BatchSynced, BatchSyncedWithErrors, BatchCompleting}, BatchStopping,
 		func(tx *sql.Tx, b *batchRow) error {
-			_, err := tx.ExecContext(ctx, `UPDATE batch_users SET status = $1 WHERE batch_id = $2 AND status NOT IN ($3, $4)`,
-				UserStopped, b.ID, UserFailed, UserCompleted)
+			_, err := tx.ExecContext(ctx, `UPDATE batch_users SET status = $1 WHERE batch_id = $2 AND status NOT IN ($3, $4, $5)`,
+				UserStopped, b.ID, UserFailed, UserCompleted, UserBlocked)
 			return err
 		})
 }
@@ -306,7 +307,8 @@ func (s *Service) CompleteBatch(ctx context.Context, name string) (*Batch, error
 		})
 }
 
-// SyncNow runs an incremental sync of every synced user now.
+// SyncNow runs an incremental sync of every synced user now, and tries
+// the blocked ones again.
 func (s *Service) SyncNow(ctx context.Context, name string) (*Batch, error) {
 	b, err := s.batchByName(ctx, name)
 	if err != nil {
@@ -315,8 +317,8 @@ func (s *Service) SyncNow(ctx context.Context, name string) (*Batch, error) {
 	if !slices.Contains([]string{BatchSyncing, BatchSynced, BatchSyncedWithErrors}, b.State) {
 		return nil, fmt.Errorf("sync batch %q now: not possible while it is %s (start it first): %w", name, b.State, ErrConflict)
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE batch_users SET next_sync_at = $1, enqueued_at = NULL WHERE batch_id = $2 AND status = $3`,
-		now(), b.ID, UserSynced); err != nil {
+	if _, err := s.db.ExecContext(ctx, `UPDATE batch_users SET next_sync_at = $1, enqueued_at = NULL WHERE batch_id = $2 AND status IN ($3, $4)`,
+		now(), b.ID, UserSynced, UserBlocked); err != nil {
 		return nil, fmt.Errorf("sync batch %q now: %w", name, err)
 	}
 	s.log.Info("Incremental sync requested.", "batch", name)
@@ -324,8 +326,8 @@ func (s *Service) SyncNow(ctx context.Context, name string) (*Batch, error) {
 	return s.Batch(ctx, name)
 }
 
-// RetryFailed queues the failed users of a batch again, validation
-// included; the others are left alone.
+// RetryFailed queues the failed and the blocked users of a batch again,
+// validation included; the others are left alone.
 func (s *Service) RetryFailed(ctx context.Context, name string) (*Batch, error) {
 	b, err := s.batchByName(ctx, name)
 	if err != nil {
@@ -348,7 +350,7 @@ func (s *Service) RetryFailed(ctx context.Context, name string) (*Batch, error) 
 	}
 	return s.transition(ctx, name, "retry failed users of", []string{b.State}, to, func(tx *sql.Tx, b *batchRow) error {
 		_, err := tx.ExecContext(ctx, `UPDATE batch_users SET status = $1, validated = 0, failures = 0, enqueued_at = NULL
-			WHERE batch_id = $2 AND status = $3`, status, b.ID, UserFailed)
+			WHERE batch_id = $2 AND status IN ($3, $4)`, status, b.ID, UserFailed, UserBlocked)
 		return err
 	})
 }

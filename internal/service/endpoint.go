@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -39,6 +40,10 @@ type endpoint struct {
 	ID int64
 	Endpoint
 	adminPassword string
+	// srcConns and dstConns are the stored connection counts per side
+	// (endpoints.source_connections, dest_connections): 0 means not
+	// lowered; see effectiveConnections.
+	srcConns, dstConns int
 }
 
 // normalize fills defaults and checks an endpoint spec.
@@ -134,6 +139,9 @@ func normalize(e *Endpoint, hasAdminPassword bool) error {
 		}
 	}
 	e.HasAdminPassword = hasAdminPassword && e.Credentials == CredentialsAdmin
+	// Measured by the service, kept in their own columns: never stored
+	// with the settings, nor set by the admin.
+	e.SourceConnections, e.DestConnections = 0, 0
 	if len(problems) > 0 {
 		return fmt.Errorf("endpoint %q: %s: %w", e.Name, strings.Join(problems, "; "), ErrInvalid)
 	}
@@ -166,6 +174,7 @@ func (s *Service) AddEndpoint(ctx context.Context, spec EndpointSpec) (*Endpoint
 	if err != nil {
 		return nil, fmt.Errorf("add endpoint %q: %w", e.Name, err)
 	}
+	e.SourceConnections, e.DestConnections = s.cfg.Connections, s.cfg.Connections
 	return &e, nil
 }
 
@@ -198,12 +207,13 @@ func (s *Service) UpdateEndpoint(ctx context.Context, name string, spec Endpoint
 		string(settings), sealed, old.ID); err != nil {
 		return nil, fmt.Errorf("update endpoint %q: %w", name, err)
 	}
+	e.SourceConnections, e.DestConnections = old.SourceConnections, old.DestConnections
 	return &e, nil
 }
 
 // Endpoints lists the endpoints by name.
 func (s *Service) Endpoints(ctx context.Context) ([]Endpoint, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT settings FROM endpoints ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT settings, source_connections, dest_connections FROM endpoints ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list endpoints: %w", err)
 	}
@@ -211,13 +221,16 @@ func (s *Service) Endpoints(ctx context.Context) ([]Endpoint, error) {
 	out := []Endpoint{}
 	for rows.Next() {
 		var settings string
-		if err := rows.Scan(&settings); err != nil {
+		var src, dst int
+		if err := rows.Scan(&settings, &src, &dst); err != nil {
 			return nil, fmt.Errorf("list endpoints: %w", err)
 		}
 		var e Endpoint
 		if err := json.Unmarshal([]byte(settings), &e); err != nil {
 			return nil, fmt.Errorf("list endpoints: %w", err)
 		}
+		e.SourceConnections = effectiveConnections(src, s.cfg.Connections)
+		e.DestConnections = effectiveConnections(dst, s.cfg.Connections)
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -265,18 +278,18 @@ func (s *Service) RemoveEndpoint(ctx context.Context, name string) error {
 
 func (s *Service) endpointByName(ctx context.Context, name string) (*endpoint, error) {
 	return s.scanEndpoint(s.db.QueryRowContext(ctx,
-		`SELECT id, settings, admin_password FROM endpoints WHERE name = $1`, name), name)
+		`SELECT id, settings, admin_password, source_connections, dest_connections FROM endpoints WHERE name = $1`, name), name)
 }
 
 func (s *Service) endpointByID(ctx context.Context, id int64) (*endpoint, error) {
 	return s.scanEndpoint(s.db.QueryRowContext(ctx,
-		`SELECT id, settings, admin_password FROM endpoints WHERE id = $1`, id), fmt.Sprint(id))
+		`SELECT id, settings, admin_password, source_connections, dest_connections FROM endpoints WHERE id = $1`, id), fmt.Sprint(id))
 }
 
 func (s *Service) scanEndpoint(row *sql.Row, name string) (*endpoint, error) {
 	var e endpoint
 	var settings, sealed string
-	err := row.Scan(&e.ID, &settings, &sealed)
+	err := row.Scan(&e.ID, &settings, &sealed, &e.srcConns, &e.dstConns)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("endpoint %q: %w", name, ErrNotFound)
 	}
@@ -289,6 +302,8 @@ func (s *Service) scanEndpoint(row *sql.Row, name string) (*endpoint, error) {
 	if e.adminPassword, err = s.cfg.Key.Open(sealed, endpointAD(e.Name)); err != nil {
 		return nil, fmt.Errorf("read admin password of endpoint %q (wrong secret key?): %w", e.Name, err)
 	}
+	e.SourceConnections = effectiveConnections(e.srcConns, s.cfg.Connections)
+	e.DestConnections = effectiveConnections(e.dstConns, s.cfg.Connections)
 	return &e, nil
 }
 
@@ -345,6 +360,7 @@ func (s *Service) TestEndpoint(ctx context.Context, name, user, password string)
 	cfg := e.login(user, password)
 	cfg.ReadOnly = true
 	cfg.Side = "endpoint " + name
+	s.traced(&cfg, s.log.With("endpoint", name, "user", user), "endpoint test")
 	return probe(ctx, cfg, name, user)
 }
 
@@ -414,4 +430,166 @@ func isUniqueViolation(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
+}
+
+// Sides of a mailbox migration, as imapconn.Error.Side names them.
+const (
+	sideSource = "source"
+	sideDest   = "destination"
+)
+
+// Adaptive connections. A server that throttles ([LIMIT], [UNAVAILABLE],
+// [INUSE], Gmail's "Too many simultaneous connections", Office 365's
+// "Request is throttled", Exchange's "Server Unavailable"; see package
+// throttle) gets fewer connections per mailbox from then on, per endpoint
+// and side, in the endpoints table so that every worker shares the count
+// and a restart keeps it:
+//
+//   - At a throttling answer, the count is halved from what the pass
+//     started with (at least 1). The answers of one pass count once:
+//     several connections refused together are one answer to one count,
+//     and two passes that met the same limit at once halve it once.
+//   - After RecoverPasses passes (or job slices) through the endpoint
+//     without one on that side, one connection is won back, up to
+//     Config.Connections; the calm count starts again at each change.
+//     Passes of any mailbox count: the limit is the server's. A pass that
+//     opened fewer lanes than the count (an incremental one opens one)
+//     still counts: winning one back is how the service probes again.
+//
+// It mirrors TCP's additive increase, multiplicative decrease: backing off
+// fast costs a little speed, coming back slowly keeps from tripping the
+// limit over and over.
+
+// effectiveConnections is the count a stored value stands for: 0 (not
+// lowered) and anything above configured mean configured.
+func effectiveConnections(stored, configured int) int {
+	if stored <= 0 || stored > configured {
+		return configured
+	}
+	return stored
+}
+
+// adjustConnections is the rule above for one endpoint side after a pass:
+// cur is the count now, started the count the pass began with, calm the
+// throttle-free passes since the last change. It returns the new count
+// and calm count.
+func adjustConnections(cur, started, configured, calm, recoverAfter int, throttled bool) (next, nextCalm int) {
+	cur = effectiveConnections(cur, configured)
+	if throttled {
+		return min(cur, max(1, started/2)), 0
+	}
+	if cur >= configured {
+		return configured, 0
+	}
+	if calm+1 >= recoverAfter {
+		return cur + 1, 0
+	}
+	return cur, calm + 1
+}
+
+// passConnections is the connection count for a pass from src to dst: the
+// lower of the source's count as a source and the destination's as a
+// destination, since each copy lane holds one connection at each.
+func (s *Service) passConnections(src, dst *endpoint) int {
+	return min(effectiveConnections(src.srcConns, s.cfg.Connections), effectiveConnections(dst.dstConns, s.cfg.Connections))
+}
+
+// throttles collects the first throttling answer of a pass on each side,
+// from the engine's goroutines (mailsync.Options.Refused) and from the
+// pass's own error.
+type throttles struct {
+	mu sync.Mutex
+	by map[string]string // side → the answer, for the log
+}
+
+// note records err when it is a throttling answer, and says whether it
+// was. An error that names no side (a command's NO, not a login's) is
+// put on both sides.
+func (t *throttles) note(side string, err error) bool {
+	if err == nil || !throttled(err) {
+		return false
+	}
+	var ce *imapconn.Error
+	if errors.As(err, &ce) && ce.Side != "" {
+		side = ce.Side
+	}
+	if side == "" {
+		t.add(sideSource, err.Error())
+		t.add(sideDest, err.Error())
+	} else {
+		t.add(side, err.Error())
+	}
+	return true
+}
+
+func (t *throttles) add(side, reason string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.by == nil {
+		t.by = map[string]string{}
+	}
+	if _, ok := t.by[side]; !ok {
+		t.by[side] = reason
+	}
+}
+
+func (t *throttles) reason(side string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.by[side]
+}
+
+// adapt applies adjustConnections to both endpoints of a pass that ran
+// with started connections: down on a side that throttled; on a side that
+// did not, one calm pass more when calm says the pass counts (it finished,
+// or ran its whole slice). A failure is logged: the counts are advice, and
+// the pass's outcome matters more.
+func (s *Service) adapt(ctx context.Context, src, dst *endpoint, started int, t *throttles, calm bool) {
+	ctx = context.WithoutCancel(ctx)
+	for _, side := range []struct {
+		e                 *endpoint
+		name, conns, calm string
+	}{
+		{src, sideSource, "source_connections", "source_calm"},
+		{dst, sideDest, "dest_connections", "dest_calm"},
+	} {
+		reason := t.reason(side.name)
+		if reason == "" && !calm {
+			continue
+		}
+		var from, to int
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			q := `SELECT ` + side.conns + `, ` + side.calm + ` FROM endpoints WHERE id = $1`
+			if s.pg {
+				q += ` FOR UPDATE`
+			}
+			var stored, calmPasses int
+			if err := tx.QueryRowContext(ctx, q, side.e.ID).Scan(&stored, &calmPasses); err != nil {
+				return err
+			}
+			if stored == 0 && reason == "" {
+				return nil // not lowered: nothing to win back
+			}
+			from = effectiveConnections(stored, s.cfg.Connections)
+			var nextCalm int
+			to, nextCalm = adjustConnections(from, started, s.cfg.Connections, calmPasses, s.cfg.RecoverPasses, reason != "")
+			store := to
+			if store >= s.cfg.Connections {
+				store = 0
+			}
+			_, err := tx.ExecContext(ctx, `UPDATE endpoints SET `+side.conns+` = $1, `+side.calm+` = $2 WHERE id = $3`,
+				store, nextCalm, side.e.ID)
+			return err
+		})
+		switch {
+		case err != nil:
+			s.log.Warn("Could not record the connection count of an endpoint.", "endpoint", side.e.Name, "side", side.name, "err", err)
+		case to < from:
+			s.log.Warn("Fewer connections per mailbox to a server that throttles.", "endpoint", side.e.Name, "side", side.name,
+				"from", from, "to", to, "reason", reason)
+		case to > from:
+			s.log.Info("One more connection per mailbox to a server that stopped throttling.", "endpoint", side.e.Name,
+				"side", side.name, "from", from, "to", to, "reason", fmt.Sprintf("passes without throttling: %d", s.cfg.RecoverPasses))
+		}
+	}
 }

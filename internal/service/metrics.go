@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"database/sql"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ type Metrics struct {
 	throttles prometheus.Counter
 	passTime  prometheus.Histogram
 	commands  *prometheus.HistogramVec
+	conns     *connCollector
 }
 
 // imapCommands are the command names that get their own latency series;
@@ -54,10 +56,22 @@ func NewMetrics(reg prometheus.Registerer, db *sql.DB) *Metrics {
 			Help:    "Time from an IMAP command to its tagged reply, by side (source, destination) and command.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}, []string{"side", "command"}),
 	}
+	m.conns = &connCollector{db: db, desc: prometheus.NewDesc("imapmigrate_endpoint_connections",
+		"Connections per mailbox opened to an endpoint now, by endpoint name and side (source, destination): "+
+			"the configured count, lowered while the server throttles.", []string{"endpoint", "side"}, nil)}
+	m.conns.configured.Store(mailsync.DefaultConnections)
 	reg.MustRegister(m.copied, m.bytes, m.skipped, m.failed, m.passes, m.throttles, m.passTime, m.commands,
 		&stateCollector{db: db, desc: prometheus.NewDesc("imapmigrate_mailboxes",
-			"Migration users (mailboxes) by status.", []string{"status"}, nil)})
+			"Migration users (mailboxes) by status.", []string{"status"}, nil)}, m.conns)
 	return m
+}
+
+// configure tells the metrics the service's configured connection count,
+// which the endpoints' stored 0 stands for.
+func (m *Metrics) configure(connections int) {
+	if m != nil {
+		m.conns.configured.Store(int64(connections))
+	}
 }
 
 // observe counts a pass: rep is nil when it did not finish (cut by its
@@ -117,7 +131,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	counts := map[string]float64{}
 	for _, st := range []string{UserQueued, UserValidating, UserSyncing, UserSynced, UserIncrementalSyncing,
-		UserCompleting, UserCompleted, UserFailed, UserStopped} {
+		UserCompleting, UserCompleted, UserFailed, UserStopped, UserBlocked} {
 		counts[st] = 0
 	}
 	rows, err := c.db.QueryContext(ctx, `SELECT status, count(*) FROM batch_users GROUP BY status`)
@@ -137,5 +151,38 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for st, n := range counts {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, n, st)
+	}
+}
+
+// connCollector reads the endpoints' adaptive connection counts from the
+// database at scrape time: every worker lowers and raises them there.
+// Endpoint names are the admin's own labels, few and not personal.
+type connCollector struct {
+	db         *sql.DB
+	desc       *prometheus.Desc
+	configured atomic.Int64
+}
+
+func (c *connCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rows, err := c.db.QueryContext(ctx, `SELECT name, source_connections, dest_connections FROM endpoints`)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	defer rows.Close()
+	configured := int(c.configured.Load())
+	for rows.Next() {
+		var name string
+		var src, dst int
+		if err := rows.Scan(&name, &src, &dst); err != nil {
+			ch <- prometheus.NewInvalidMetric(c.desc, err)
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(effectiveConnections(src, configured)), name, sideSource)
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(effectiveConnections(dst, configured)), name, sideDest)
 	}
 }

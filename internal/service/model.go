@@ -78,8 +78,16 @@ type Endpoint struct {
 	MaxConcurrentMigrations int `json:"max_concurrent_migrations"`
 	// MaxConcurrentIncrementalSyncs caps, within that, the incremental
 	// syncs (default 10).
-	MaxConcurrentIncrementalSyncs int       `json:"max_concurrent_incremental_syncs"`
-	Created                       time.Time `json:"created"`
+	MaxConcurrentIncrementalSyncs int `json:"max_concurrent_incremental_syncs"`
+	// SourceConnections and DestConnections are how many connections per
+	// mailbox the service opens to this server now, as a source and as a
+	// destination: Config.Connections, halved at each throttling answer of
+	// the server and won back one at a time after throttle-free passes
+	// (see adjustConnections). Read-only: set by the service, ignored when
+	// given.
+	SourceConnections int       `json:"source_connections"`
+	DestConnections   int       `json:"destination_connections"`
+	Created           time.Time `json:"created"`
 }
 
 // EndpointSpec is what an admin gives to add or change an endpoint.
@@ -136,6 +144,15 @@ const (
 	UserCompleted          = "Completed"
 	UserFailed             = "Failed"
 	UserStopped            = "Stopped"
+	// UserBlocked waits for the admin: the destination mailbox is full
+	// (or, on Exchange, answers every APPEND "Server Unavailable", which is
+	// how it says so). Nothing is retried in a loop: the user is tried
+	// again every Config.BlockedRetry, or at once with RetryFailed or
+	// SyncNow, and goes on by itself once the quota is raised. For its
+	// batch it counts as a failed user does (SyncedWithErrors), except
+	// that a batch of only Blocked and Failed users is SyncedWithErrors,
+	// not Failed, so that the retries go on.
+	UserBlocked = "Blocked"
 )
 
 // BatchOptions are the per-batch migration settings.

@@ -116,20 +116,20 @@ func (s *Service) completeDue(ctx context.Context) error {
 }
 
 // enqueue inserts a job for every user that needs a pass: queued users of
-// running batches, synced users whose incremental sync is due, and users
-// of completing batches.
+// running batches, synced users whose incremental sync is due, blocked
+// users whose retry is due, and users of completing batches.
 func (s *Service) enqueue(ctx context.Context) error {
 	at := now()
 	// Users left Validating or Syncing by a worker that died are queued
 	// again too: their job, if it still exists, absorbs the insert.
 	rows, err := s.db.QueryContext(ctx, `SELECT u.id FROM batch_users u JOIN batches b ON b.id = u.batch_id
-		WHERE ((b.state IN ($1, $2, $3) AND (u.status IN ($4, $10, $11, $12) OR (u.status = $5 AND u.next_sync_at <= $6)))
-			OR (b.state = $7 AND u.status IN ($4, $8, $10, $11, $12)))
+		WHERE ((b.state IN ($1, $2, $3) AND (u.status IN ($4, $10, $11, $12) OR (u.status IN ($5, $13) AND u.next_sync_at <= $6)))
+			OR (b.state = $7 AND (u.status IN ($4, $8, $10, $11, $12) OR (u.status = $13 AND u.next_sync_at <= $6))))
 		AND (u.enqueued_at IS NULL OR u.enqueued_at < $9)
 		ORDER BY u.id LIMIT 1000`,
 		BatchSyncing, BatchSynced, BatchSyncedWithErrors, UserQueued, UserSynced, at,
 		BatchCompleting, UserCompleting, at-requeueAfter.Milliseconds(),
-		UserValidating, UserSyncing, UserIncrementalSyncing)
+		UserValidating, UserSyncing, UserIncrementalSyncing, UserBlocked)
 	if err != nil {
 		return fmt.Errorf("find users to sync: %w", err)
 	}
@@ -161,8 +161,15 @@ func (s *Service) enqueue(ctx context.Context) error {
 
 // settle moves a batch to the state its users are in: Syncing until every
 // user has had its initial pass, then Synced, SyncedWithErrors or Failed;
-// Completing until every user is Completed or Failed; Stopping until no
-// worker holds one of its users.
+// Completing until every user is Completed, Failed or Blocked; Stopping
+// until no worker holds one of its users.
+//
+// A Blocked user (destination over quota) counts as a failed one does:
+// the batch is SyncedWithErrors, as Exchange calls a batch some of whose
+// users need the admin, and it does not wait for the user to complete.
+// But a batch whose users are all Failed or Blocked is Failed only when
+// none is Blocked: a Failed batch runs nothing, and a Blocked user's
+// retries must go on so that it resumes once the quota is raised.
 func (s *Service) settle(ctx context.Context, batchID int64) error {
 	b, err := s.batchByID(ctx, batchID)
 	if err != nil {
@@ -214,13 +221,13 @@ func (s *Service) settle(ctx context.Context, batchID int64) error {
 			to = BatchSyncing
 		case users > 0 && counts[UserFailed] == users:
 			to = BatchFailed
-		case counts[UserFailed] > 0 || withErrors > 0:
+		case counts[UserFailed] > 0 || counts[UserBlocked] > 0 || withErrors > 0:
 			to = BatchSyncedWithErrors
 		default:
 			to = BatchSynced
 		}
 	case BatchCompleting:
-		if counts[UserCompleted]+counts[UserFailed] == users {
+		if counts[UserCompleted]+counts[UserFailed]+counts[UserBlocked] == users {
 			to = BatchCompleted
 		}
 	case BatchStopping:

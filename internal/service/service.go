@@ -25,6 +25,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -32,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"os"
 	"sync"
 	"time"
@@ -44,18 +46,25 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/imapmigrate/imapmigrate/internal/imapconn"
+	"github.com/imapmigrate/imapmigrate/internal/mailsync"
 	"github.com/imapmigrate/imapmigrate/internal/secret"
 	"github.com/imapmigrate/imapmigrate/internal/store"
 )
 
 // Defaults of Config.
 const (
-	DefaultWorkers     = 10
-	DefaultJobSlice    = 5 * time.Minute
-	DefaultLeaseTTL    = 30 * time.Second
-	DefaultPoll        = 2 * time.Second
-	DefaultInterval    = 24 * time.Hour
-	defaultMaxAttempts = 5
+	DefaultWorkers      = 10
+	DefaultJobSlice     = 5 * time.Minute
+	DefaultLeaseTTL     = 30 * time.Second
+	DefaultPoll         = 2 * time.Second
+	DefaultInterval     = 24 * time.Hour
+	DefaultBlockedRetry = time.Hour
+	DefaultStorageRetry = 15 * time.Second
+	// DefaultRecoverPasses is how many throttle-free passes through an
+	// endpoint win one connection back (see adjustConnections).
+	DefaultRecoverPasses = 5
+	defaultMaxAttempts   = 5
 )
 
 // Config configures a Service.
@@ -67,8 +76,15 @@ type Config struct {
 	// Workers is how many mailboxes this process migrates at once.
 	// Defaults to DefaultWorkers.
 	Workers int
-	// Connections per side per mailbox; 0 means the engine's default.
+	// Connections per side per mailbox; 0 means the engine's default
+	// (mailsync.DefaultConnections). It is the most a mailbox opens: the
+	// count towards a server that throttles is lowered from it, and won
+	// back up to it (see adjustConnections).
 	Connections int
+	// RecoverPasses is how many passes through an endpoint without a
+	// throttling answer win one of its lowered connections back. Defaults
+	// to DefaultRecoverPasses.
+	RecoverPasses int
 	// JobSlice is the longest one job works on a mailbox before handing
 	// over to the next. Defaults to 5 minutes.
 	JobSlice time.Duration
@@ -81,6 +97,21 @@ type Config struct {
 	// answer ([LIMIT], [UNAVAILABLE], [INUSE]); it doubles with each one
 	// in a row, up to 15 minutes. Defaults to 30 seconds.
 	ThrottleBackoff time.Duration
+	// BlockedRetry is how long a Blocked user (destination over quota)
+	// waits before it is tried again by itself: the admin has to raise
+	// the quota, so trying sooner only costs the server a login. Defaults
+	// to an hour.
+	BlockedRetry time.Duration
+	// StorageRetry is how long a mailbox waits after the database refused
+	// a write for a reason of its surroundings (see store.Fault: SQLite
+	// locked by another process or on a full disk, PostgreSQL out of
+	// reach) before its pass is tried again. Defaults to 15 seconds.
+	StorageRetry time.Duration
+	// Trace logs the IMAP transcript of every connection the service
+	// opens, at LevelTrace: passwords and SASL payloads replaced by ***,
+	// message bodies by their size (imapconn's redacting trace, as
+	// `imapmigrate sync --trace` prints it).
+	Trace bool
 	// Scheduler runs the scheduler in this process: true for `serve`,
 	// false for `worker`.
 	Scheduler bool
@@ -146,7 +177,92 @@ type mailboxWorker struct {
 }
 
 func (w *mailboxWorker) Work(ctx context.Context, job *river.Job[mailboxArgs]) error {
-	return w.s.work(ctx, job.Args.UserID, job.Attempt >= job.MaxAttempts)
+	err := w.s.work(ctx, job.Args.UserID, job.Attempt >= job.MaxAttempts)
+	if faulted(err) {
+		return w.s.storageFault(job.Args.UserID, "", err)
+	}
+	return err
+}
+
+// LevelTrace is the log level of the IMAP transcript (Config.Trace), below
+// slog.LevelDebug.
+const LevelTrace = slog.LevelDebug - 4
+
+// traced sends the transcript of cfg's connections to log at LevelTrace,
+// when Config.Trace is set. imapconn writes it already redacted.
+func (s *Service) traced(cfg *imapconn.Config, log *slog.Logger, side string) {
+	if s.cfg.Trace {
+		cfg.Trace = &traceLog{log: log, side: side}
+	}
+}
+
+// traceLog makes a log record of each line of an IMAP transcript. All the
+// connections of one side of a pass write to the same traceLog.
+type traceLog struct {
+	log  *slog.Logger
+	side string
+
+	mu   sync.Mutex
+	rest []byte // a line not ended yet
+}
+
+func (t *traceLog) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.rest = append(t.rest, p...)
+	for {
+		i := bytes.IndexByte(t.rest, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		t.log.Log(context.Background(), LevelTrace, "IMAP", "side", t.side, "line", string(t.rest[:i]))
+		t.rest = t.rest[i+1:]
+	}
+}
+
+// faulted reports whether err is a database fault that storageFault
+// handles.
+func faulted(err error) bool { return store.FaultOf(err) != store.NoFault }
+
+// storageFault pauses a user's work after the database refused a
+// statement for a reason of its surroundings: SQLite locked by another
+// process past its busy timeout, SQLite on a full disk, PostgreSQL out of
+// reach. These pass by themselves or by the admin's hand, and failing the
+// user (or using up a River attempt, five of which fail it) would punish
+// the mailbox for the disk. So the job snoozes for StorageRetry and the
+// pass starts again then: the engine records a message only after the
+// destination's OK and recognises at the next pass what it copied but
+// could not record, so nothing is skipped or copied twice.
+//
+// The workers pause, job by job, rather than the process stopping: the
+// API, the console and the metrics stay up to show what is wrong, and the
+// work resumes without a restart once the disk has room or the lock is
+// gone. The message goes to the log at error level, and to the user's
+// last error when the database takes that write (a full SQLite file often
+// still takes an update in place; a locked one does not).
+//
+// On PostgreSQL, pgx's pool replaces a connection that was lost on its
+// next use, and River's producer, notifier and elector retry on their
+// own; a statement that was in flight when the connection went fails and
+// lands here.
+//
+// A pass that met the fault calls it at once with the user's address
+// (email); elsewhere the fault is handled once the job returns, and the
+// address is read then if the database answers.
+func (s *Service) storageFault(userID int64, email string, err error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	f := store.FaultOf(err)
+	who := email
+	if who == "" && s.db.QueryRowContext(ctx, `SELECT email FROM batch_users WHERE id = $1`, userID).Scan(&who) != nil {
+		who = fmt.Sprintf("user #%d", userID)
+	}
+	wait := s.cfg.StorageRetry + mrand.N(s.cfg.StorageRetry/5+1)
+	s.log.Error("The database refused a write; this mailbox's pass stopped and resumes by itself.",
+		"user", who, "advice", f.Advice(), "err", err, "retry_in", wait.Round(time.Second).String())
+	msg := fmt.Sprintf("paused, retrying at %s: %s (%v)", time.Now().Add(wait).UTC().Format("15:04:05 MST"), f.Advice(), err)
+	s.setUser(ctx, userID, "last_error = $1", msg)
+	return river.JobSnooze(wait)
 }
 
 // New prepares the service: it brings River's tables up to date and
@@ -173,6 +289,19 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.ThrottleBackoff <= 0 {
 		cfg.ThrottleBackoff = 30 * time.Second
 	}
+	if cfg.Connections <= 0 {
+		cfg.Connections = mailsync.DefaultConnections
+	}
+	if cfg.RecoverPasses <= 0 {
+		cfg.RecoverPasses = DefaultRecoverPasses
+	}
+	if cfg.BlockedRetry <= 0 {
+		cfg.BlockedRetry = DefaultBlockedRetry
+	}
+	if cfg.StorageRetry <= 0 {
+		cfg.StorageRetry = DefaultStorageRetry
+	}
+	cfg.Metrics.configure(cfg.Connections)
 	host, _ := os.Hostname()
 	var rnd [4]byte
 	rand.Read(rnd[:])

@@ -35,6 +35,7 @@ type bundle struct {
 	corpus   map[string][]testserver.Message
 	password map[string]string // source user (u01...) → password
 	pwPrefix string
+	trace    bool // the service logs at service.LevelTrace, IMAP transcript included
 	// metrics is the registry of the running service's Metrics.
 	metrics *prometheus.Registry
 }
@@ -59,6 +60,11 @@ type setupOpts struct {
 	// dstConnLimit caps each user's connections from one IP at the
 	// destination (Dovecot's mail_max_userip_connections).
 	dstConnLimit int
+	// dstQuotaKB, when > 0, is each destination mailbox's quota.
+	dstQuotaKB int
+	// trace turns the service's IMAP transcript on (Config.Trace) and logs
+	// at service.LevelTrace.
+	trace bool
 }
 
 func setup(t *testing.T, o setupOpts) *bundle {
@@ -80,7 +86,7 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	}
 	src := testserver.StartDovecot(t, testserver.DovecotConfig{Users: srcUsers})
 	dst := testserver.StartDovecot(t, testserver.DovecotConfig{Users: dstUsers, MasterUser: "admin", MasterPassword: o.adminPassword,
-		MaxUserIPConnections: o.dstConnLimit})
+		MaxUserIPConnections: o.dstConnLimit, QuotaStorageKB: o.dstQuotaKB})
 
 	b := &bundle{t: t, ctx: ctx, src: src, dst: dst, logs: &syncBuffer{}, corpus: map[string][]testserver.Message{},
 		password: srcUsers, pwPrefix: o.passwordPrefix}
@@ -104,6 +110,7 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	}
 	t.Cleanup(func() { db.Close() })
 	b.db, b.dsn = db, dsn
+	b.trace = o.trace
 	b.svc = b.startService(o.workers)
 
 	add := func(name, addr string, spec service.EndpointSpec) {
@@ -137,11 +144,16 @@ func (b *bundle) startService(workers int) *service.Service {
 		b.t.Fatal(err)
 	}
 	b.metrics = prometheus.NewRegistry()
+	level := slog.LevelDebug
+	if b.trace {
+		level = service.LevelTrace
+	}
 	svc, err := service.New(b.ctx, service.Config{
 		DB: b.db, Key: key, Workers: workers, Connections: 2, Scheduler: true,
 		Metrics: service.NewMetrics(b.metrics, b.db.SQL()),
 		Poll:    100 * time.Millisecond, LeaseTTL: 3 * time.Second, JobSlice: time.Minute, ThrottleBackoff: 500 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		StorageRetry: time.Second, Trace: b.trace,
+		Logger: slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: level})),
 	})
 	if err != nil {
 		b.t.Fatal(err)

@@ -72,7 +72,7 @@ func (u *userRow) public(batchName string, details bool) User {
 		LastError:      u.LastError,
 		ThrottledUntil: fromMillis(u.Throttled),
 	}
-	if u.Status == UserSynced {
+	if u.Status == UserSynced || u.Status == UserBlocked {
 		out.NextSync = fromMillis(u.NextSync)
 	}
 	json.Unmarshal([]byte(u.SkippedBy), &out.SkippedBy)

@@ -39,19 +39,22 @@ var (
 )
 
 // next says what a user needs, given its batch's state. A user left
-// Validating or Syncing by a worker that died needs its pass still.
+// Validating or Syncing by a worker that died needs its pass still; a
+// Blocked user needs the pass it was blocked in once its retry is due.
 func next(b *batchRow, u *userRow, at int64) pass {
 	unfinished := u.Status == UserQueued || u.Status == UserValidating || u.Status == UserSyncing || u.Status == UserIncrementalSyncing
+	due := u.NextSync.Valid && u.NextSync.Int64 <= at
+	retry := u.Status == UserBlocked && due
 	switch b.State {
 	case BatchSyncing, BatchSynced, BatchSyncedWithErrors:
 		switch {
-		case unfinished && !u.InitialDone:
+		case (unfinished || retry) && !u.InitialDone:
 			return passInitial
-		case unfinished, u.Status == UserSynced && u.NextSync.Valid && u.NextSync.Int64 <= at:
+		case unfinished, retry, u.Status == UserSynced && due:
 			return passIncremental
 		}
 	case BatchCompleting:
-		if unfinished || u.Status == UserCompleting {
+		if unfinished || retry || u.Status == UserCompleting {
 			return passFinal
 		}
 	}
@@ -124,6 +127,8 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 	}
 	srcCfg, dstCfg := src.login(u.SourceUser, srcPw), dst.login(u.DestUser, dstPw)
 	srcCfg.Observe, dstCfg.Observe = s.cfg.Metrics.observer("source"), s.cfg.Metrics.observer("destination")
+	s.traced(&srcCfg, log, "source")
+	s.traced(&dstCfg, log, "destination")
 
 	// Preflight, once per user: both logins work and both servers speak
 	// IMAP4rev1. Exchange's process wants the destination mailbox to exist
@@ -140,6 +145,9 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 			log.Warn("User failed validation.", "err", msg)
 			return s.fail(ctx, u, b, msg)
 		case err != nil:
+			var th throttles
+			th.note("", err)
+			s.adapt(ctx, src, dst, s.passConnections(src, dst), &th, false)
 			return s.retry(ctx, u, b, err, lastAttempt, log)
 		}
 		if err := s.setUser(ctx, u.ID, "validated = 1"); err != nil {
@@ -155,6 +163,8 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 	prog := newProgress()
 	stopFlush := s.flushProgress(ctx, u.ID, prog)
 	started := time.Now()
+	conns := s.passConnections(src, dst)
+	var th throttles
 	opts := mailsync.Options{
 		Source:         srcCfg,
 		Dest:           dstCfg,
@@ -164,9 +174,14 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 		SourceRoot:     u.UserRoot,
 		MaxMessageSize: b.Options.MaxMessageSize,
 		MaxItems:       b.Options.MaxItems,
-		Connections:    s.cfg.Connections,
+		Connections:    conns,
 		Progress:       prog.update,
-		Logger:         log,
+		Refused: func(side string, err error) {
+			if th.note(side, err) {
+				s.cfg.Metrics.throttled()
+			}
+		},
+		Logger: log,
 	}
 	if opts.MaxMessageSize == 0 {
 		opts.MaxMessageSize = mailsync.DefaultMaxMessageSize
@@ -182,14 +197,42 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 		return err
 	}
 	rep, err := mailsync.Sync(ctx, opts)
+	if faulted(err) && ctx.Err() == nil {
+		// Said at once: the pass's last figures, and the lease's release,
+		// would wait for the database.
+		return s.storageFault(u.ID, u.Email, err)
+	}
 	stopFlush()
 	elapsed := time.Since(started)
 	if after, cerr := s.syncedCount(context.WithoutCancel(ctx), u.ID); cerr == nil {
 		s.cfg.Metrics.observe(rep, after-before, prog)
 	}
+	if err == nil && rep.OverQuota != nil {
+		// The destination stopped the copy: its mailbox is full, or
+		// Gmail said its bandwidth limit with [OVERQUOTA].
+		err = rep.OverQuota
+		th.note(sideDest, err)
+	} else {
+		th.note("", err)
+	}
+	var unavailable string
+	if err == nil {
+		if unavailable = appendUnavailable(rep); unavailable != "" {
+			th.add(sideDest, unavailable)
+		}
+	}
+	s.adapt(ctx, src, dst, conns, &th, err == nil || errors.Is(context.Cause(ctx), errSliceOver))
 
 	switch {
 	case err == nil:
+		streak, err := s.unavailableStreak(ctx, u.ID, unavailable != "")
+		if err != nil {
+			return err
+		}
+		if streak >= unavailablePasses {
+			return s.block(ctx, u, b, rep, fmt.Sprintf("possibly over quota at the destination: the server of %s answered APPEND with %q in %d passes in a row, which is how Exchange says that a mailbox is full",
+				dstCfg.User, unavailable, streak), log)
+		}
 		if err := s.finishPass(ctx, u, b, p, rep, elapsed, log); err != nil {
 			return err
 		}
@@ -201,7 +244,8 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 		// [OVERQUOTA], and that passes by tomorrow.
 		return s.retry(ctx, u, b, err, lastAttempt, log)
 	case errors.Is(err, mailsync.ErrOverQuota):
-		return s.fail(ctx, u, b, fmt.Sprintf("the destination mailbox %s is over quota: raise the quota, then retry the failed users (%v)", dstCfg.User, err))
+		return s.block(ctx, u, b, rep, fmt.Sprintf("destination over quota: the mailbox %s is full, the server said %q%s",
+			dstCfg.User, serverWords(err), notCopied(rep)), log)
 	case authFailed(err):
 		return s.fail(ctx, u, b, loginAdvice(err, srcCfg, dstCfg))
 	}
@@ -325,18 +369,7 @@ func (s *Service) finishPass(ctx context.Context, u *userRow, b *batchRow, p pas
 	if err != nil {
 		return err
 	}
-	var skipped int64
-	for _, n := range rep.Totals.Skipped {
-		skipped += int64(n)
-	}
-	details := userReport{Skipped: toItems(rep.Skipped), Failed: toItems(rep.Failed)}
-	for _, f := range rep.Folders {
-		details.Folders = append(details.Folders, Folder{Source: f.Source, Destination: f.Destination, Status: f.Status,
-			SourceCount: f.SourceCount, DestCount: f.DestCount, Copied: f.Copied, Skipped: f.Skipped, Failed: f.Failed,
-			Bytes: f.Bytes, Error: f.Error})
-	}
-	detailJSON, _ := json.Marshal(details)
-	skippedBy, _ := json.Marshal(rep.Totals.Skipped)
+	skipped, skippedBy, detailJSON := passDetails(rep)
 	status := UserSynced
 	if p == passFinal {
 		status = UserCompleted
@@ -349,8 +382,8 @@ func (s *Service) finishPass(ctx context.Context, u *userRow, b *batchRow, p pas
 	err = s.setUser(ctx, u.ID, `status = $1, initial_done = 1, failures = 0, items_synced = $2, items_skipped = $3,
 		skipped_by = $4, items_failed = $5, bytes = bytes + $6, pass_copied = $7, last_sync_at = $8, next_sync_at = $9,
 		enqueued_at = NULL, duration_ms = $10, last_error = $11, report = $12`,
-		status, synced, skipped, string(skippedBy), rep.Totals.Failed, rep.Totals.Bytes, rep.Totals.Copied, at,
-		at+b.interval().Milliseconds(), elapsed.Milliseconds(), lastError, string(detailJSON))
+		status, synced, skipped, skippedBy, rep.Totals.Failed, rep.Totals.Bytes, rep.Totals.Copied, at,
+		at+b.interval().Milliseconds(), elapsed.Milliseconds(), lastError, detailJSON)
 	if err != nil {
 		return err
 	}
@@ -362,6 +395,113 @@ func (s *Service) finishPass(ctx context.Context, u *userRow, b *batchRow, p pas
 	log.Info("Sync finished.", "status", status, "copied", rep.Totals.Copied, "synced", synced,
 		"skipped", skipped, "failed", rep.Totals.Failed, "seconds", elapsed.Seconds())
 	return s.settle(ctx, b.ID)
+}
+
+// passDetails is what the user's row keeps of a pass's report: items
+// skipped, by reason (JSON), and the folders and items (JSON userReport).
+func passDetails(rep *mailsync.Report) (skipped int64, skippedBy, details string) {
+	for _, n := range rep.Totals.Skipped {
+		skipped += int64(n)
+	}
+	d := userReport{Skipped: toItems(rep.Skipped), Failed: toItems(rep.Failed)}
+	for _, f := range rep.Folders {
+		d.Folders = append(d.Folders, Folder{Source: f.Source, Destination: f.Destination, Status: f.Status,
+			SourceCount: f.SourceCount, DestCount: f.DestCount, Copied: f.Copied, Skipped: f.Skipped, Failed: f.Failed,
+			Bytes: f.Bytes, Error: f.Error})
+	}
+	by, _ := json.Marshal(rep.Totals.Skipped)
+	dj, _ := json.Marshal(d)
+	return skipped, string(by), string(dj)
+}
+
+// unavailablePasses is how many finished passes in a row may meet
+// "Server Unavailable" on APPEND before the user is Blocked as possibly
+// over quota: Exchange answers so for a full mailbox (imapsync's
+// FAQ.Exchange, RELIABILITY.md row 14), but also while it is briefly
+// busy, which a pass or two rides out.
+const unavailablePasses = 3
+
+// appendUnavailable returns the first answer of the pass's refused
+// APPENDs that says "Server Unavailable" (Exchange's "NO Server
+// Unavailable. 15"), or "".
+func appendUnavailable(rep *mailsync.Report) string {
+	for _, it := range rep.Skipped {
+		if it.Reason == mailsync.ReasonRejected && strings.Contains(strings.ToLower(it.Detail), "server unavailable") {
+			return it.Detail
+		}
+	}
+	return ""
+}
+
+// unavailableStreak counts a finished pass into the user's run of passes
+// that met "Server Unavailable" on APPEND (met) or ends it, and returns
+// the run's length.
+func (s *Service) unavailableStreak(ctx context.Context, userID int64, met bool) (int, error) {
+	ctx = context.WithoutCancel(ctx)
+	if !met {
+		return 0, s.setUser(ctx, userID, "unavailable_passes = 0")
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `UPDATE batch_users SET unavailable_passes = unavailable_passes + 1 WHERE id = $1
+		RETURNING unavailable_passes`, userID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count passes refused as unavailable of user %d: %w", userID, err)
+	}
+	return n, nil
+}
+
+// block parks a user whose destination is full (see UserBlocked): why
+// says so in the server's words. What the pass copied is kept and
+// counted; nothing is retried until BlockedRetry has passed, or the admin
+// asks with retry-failed or sync-now.
+func (s *Service) block(ctx context.Context, u *userRow, b *batchRow, rep *mailsync.Report, why string, log *slog.Logger) error {
+	ctx = context.WithoutCancel(ctx)
+	at := now()
+	retryAt := time.UnixMilli(at).Add(s.cfg.BlockedRetry)
+	msg := fmt.Sprintf("blocked: %s. Raise the quota: the user is tried again at %s, or at once with retry-failed or sync-now",
+		why, retryAt.UTC().Format("2006-01-02 15:04 MST"))
+	set := `status = $1, failures = 0, next_sync_at = $2, enqueued_at = NULL, throttled_until = NULL, last_error = $3`
+	args := []any{UserBlocked, retryAt.UnixMilli(), msg}
+	if rep != nil {
+		synced, err := s.syncedCount(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		skipped, skippedBy, details := passDetails(rep)
+		set += `, items_synced = $4, items_skipped = $5, skipped_by = $6, items_failed = $7, bytes = bytes + $8,
+			pass_copied = $9, report = $10`
+		args = append(args, synced, skipped, skippedBy, rep.Totals.Failed, rep.Totals.Bytes, rep.Totals.Copied, details)
+	}
+	if err := s.setUser(ctx, u.ID, set, args...); err != nil {
+		return err
+	}
+	if err := s.recordError(ctx, u.ID, msg); err != nil {
+		return err
+	}
+	log.Warn("User blocked; waiting for the admin.", "err", why, "retry_at", retryAt.UTC().Format(time.RFC3339))
+	return s.settle(ctx, b.ID)
+}
+
+// serverWords is the server's answer in err's chain ("NO [OVERQUOTA]
+// Quota exceeded (mailbox for user is full)"), else err's text.
+func serverWords(err error) string {
+	var ie *imap.Error
+	if !errors.As(err, &ie) {
+		return err.Error()
+	}
+	words := string(ie.Type)
+	if ie.Code != "" {
+		words += " [" + string(ie.Code) + "]"
+	}
+	return words + " " + ie.Text
+}
+
+// notCopied says how many messages a pass stopped by the destination left
+// behind (the engine counts them as failed).
+func notCopied(rep *mailsync.Report) string {
+	if rep == nil || rep.Totals.Failed == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d messages not copied yet", rep.Totals.Failed)
 }
 
 // syncedCount is how many of the user's source messages the engine's

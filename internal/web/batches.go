@@ -119,6 +119,7 @@ type batchRow struct {
 	Users       int      `json:"users"`
 	Synced      int      `json:"synced"`
 	Failed      int      `json:"failed"`
+	Blocked     int      `json:"blocked"`
 	Items       int64    `json:"items"`
 	Skipped     int64    `json:"skipped"`
 	Progress    progress `json:"progress"`
@@ -133,7 +134,8 @@ type batchRow struct {
 func (h *handler) newBatchRow(c *call, b service.Batch, next string) (batchRow, error) {
 	row := batchRow{
 		Name: b.Name, State: b.State, Users: b.Totals.Users, Synced: syncedUsers(b.Totals),
-		Failed: b.Totals.UsersByState[service.UserFailed], Items: b.Totals.ItemsSynced, Skipped: b.Totals.ItemsSkipped,
+		Failed: b.Totals.UsersByState[service.UserFailed], Blocked: b.Totals.UsersByState[service.UserBlocked],
+		Items: b.Totals.ItemsSynced, Skipped: b.Totals.ItemsSkipped,
 		Progress: batchProgress(b), LastSync: formatTime(b.LastSync), NextSync: formatTime(b.NextSync),
 		Actions: possibleActions(b.State), CSRF: c.s.csrf, Next: next,
 	}
@@ -195,7 +197,7 @@ func (h *handler) batchAction(action string, fn func(context.Context, string) (*
 		done := map[string]string{
 			"start": "started", "stop": "stopping", "sync-now": "syncing now",
 			"complete":     "completing: a last incremental sync runs, then it stops syncing",
-			"retry-failed": "retrying its failed users",
+			"retry-failed": "retrying its failed and blocked users",
 		}[action]
 		h.flashOK(c, "Batch %s: %s (now %s).", b.Name, done, b.State)
 		return c.redirect(back)
@@ -272,7 +274,7 @@ type userRow struct {
 var userStates = []string{
 	service.UserQueued, service.UserValidating, service.UserSyncing, service.UserSynced,
 	service.UserIncrementalSyncing, service.UserCompleting, service.UserCompleted,
-	service.UserStopped, service.UserFailed,
+	service.UserStopped, service.UserFailed, service.UserBlocked,
 }
 
 type batchData struct {

@@ -31,7 +31,9 @@ const (
 //   - Perfect: the user is Synced or Completed and nothing is missing.
 //   - Good: at most 1 item, or 0.1% of the items synced, is missing.
 //   - Investigate: at most 5% of the items synced is missing.
-//   - Poor: more, or the user's migration Failed.
+//   - Poor: more, or the user's migration Failed or is Blocked (the
+//     destination mailbox is full: what is left cannot arrive until the
+//     admin raises the quota).
 func grade(u service.User) (name, reason string) {
 	rejected := u.SkippedBy[mailsync.ReasonRejected]
 	missing := u.ItemsFailed + rejected
@@ -50,6 +52,11 @@ func grade(u service.User) (name, reason string) {
 			return GradePoor, "the migration failed"
 		}
 		return GradePoor, "the migration failed; " + why
+	case u.Status == service.UserBlocked:
+		if why == "" {
+			return GradePoor, "blocked: the destination mailbox is full"
+		}
+		return GradePoor, "blocked: the destination mailbox is full; " + why
 	case missing == 0 && (u.Status == service.UserSynced || u.Status == service.UserCompleted):
 		return GradePerfect, "every item is at the destination"
 	case missing == 0:

@@ -82,7 +82,7 @@
       for (const b of data.batches) {
         const tr = rows.get(b.name);
         for (const [cls, v] of [['state', b.state], ['users', b.users], ['synced', b.synced], ['failed', b.failed],
-          ['items', b.items], ['skipped', b.skipped], ['last-sync', b.last_sync], ['next-sync', b.next_sync]]) {
+          ['blocked', b.blocked], ['items', b.items], ['skipped', b.skipped], ['last-sync', b.last_sync], ['next-sync', b.next_sync]]) {
           setText(tr.querySelector('td.' + cls), v);
         }
         setProgress(tr.querySelector('td.progress'), b.progress);
