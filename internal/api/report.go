@@ -92,6 +92,24 @@ func writeCSVAttachment(w http.ResponseWriter, batchName string, users []service
 	return nil
 }
 
+// WriteCSV writes rows as CSV with every cell escaped as WriteReportCSV
+// escapes them, for the other reports that carry text from mailboxes
+// (verification, see mailsync.Verification.CSVRows).
+func WriteCSV(w io.Writer, rows [][]string) error {
+	cw := csv.NewWriter(w)
+	for _, row := range rows {
+		escaped := make([]string, len(row))
+		for i, cell := range row {
+			escaped[i] = escapeFormula(cell)
+		}
+		if err := cw.Write(escaped); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
 func escapeFormula(s string) string {
 	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
 		return "'" + s

@@ -54,6 +54,9 @@ newest mail first, the source never changed, and re-runs copying only what is ne
 	root.AddCommand(newSyncCmd(stdout, stderr), newServeCmd(stdout, stderr), newWorkerCmd(stdout, stderr),
 		newEndpointCmd(stdout, stderr), newBatchCmd(stdout, stderr), newUserCmd(stdout, stderr), newAdminCmd(stdout, stderr),
 		newDNSCmd(stdout, stderr),
+		newVerifyCmd(stdout, stderr),
+		newProbeCmd(stdout, stderr),
+		newWelcomeCmd(stdout),
 		newVersionCmd(stdout))
 
 	err := root.ExecuteContext(ctx)
