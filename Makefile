@@ -5,7 +5,7 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build demo demo-service test check bench fuzz
+.PHONY: build demo demo-service test bench fuzz reliability
 
 build:
 	$(GO) build -o bin/imapmigrate ./cmd/imapmigrate
@@ -27,6 +27,11 @@ test:
 	$(GO) vet ./...
 	IMAPMIGRATE_INTEGRATION=1 $(GO) test -race -shuffle=on -timeout 15m ./...
 
+# Runs the tests RELIABILITY.md names and writes their results into it.
+reliability:
+	./scripts/deps.sh
+	./scripts/reliability.sh
+
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzOf -fuzztime=30s ./internal/fingerprint/
 	$(GO) test -run='^$$' -fuzz=FuzzPlan -fuzztime=30s ./internal/folder/
@@ -37,6 +42,15 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzFixMailbox -fuzztime=30s ./internal/imapconn/
 	$(GO) test -run='^$$' -fuzz=FuzzScanner -fuzztime=30s ./internal/imapconn/
 
+# imapmigrate beside mbsync and Dovecot's dsync (doveadm backup) on the shared
+# benchmark harness (../shared/bench, or BENCH_DIR): full, incremental and
+# no-change passes, each verified, then one batch through imapmigrate serve;
+# prints the table (BENCHMARKS.md). The small corpus takes about 5 minutes;
+# make bench PROFILE=medium (10 x 5,000 messages, 2 GB) about 15. Servers,
+# fixtures and results live in BENCH_ROOT (/tmp/imapbench), never here.
+PROFILE ?= small
+REPEAT ?= $(if $(filter small tiny,$(PROFILE)),3,1)
 bench: build
 	./scripts/deps.sh
-	$(GO) run ./cmd/demo -bin bin/imapmigrate -bench
+	command -v mbsync >/dev/null || apt-get install -y -qq isync
+	$(GO) run ./cmd/bench -bin bin/imapmigrate -profile $(PROFILE) -repeat $(REPEAT) $(BENCH_ARGS)
