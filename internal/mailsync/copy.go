@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +51,12 @@ type lane struct {
 	// which messages of the current batch are settled.
 	inflight []appending
 	handled  map[imap.UID]bool
+
+	// receipts are the messages of the current batch that ask for a read
+	// receipt (Options.DisarmReadReceipts); dstMDN says whether dstFolder
+	// accepts the keyword $MDNSent.
+	receipts map[imap.UID]bool
+	dstMDN   bool
 }
 
 // appending is an APPEND whose literal is sent and whose answer is
@@ -58,6 +66,9 @@ type appending struct {
 	m    *srcMsg
 	fp   string
 	size int64
+	// receipt: the message asks for a read receipt, and was sent with
+	// $MDNSent (disarmed) or without, as the folder refuses keywords.
+	receipt, disarmed bool
 }
 
 type unit struct {
@@ -76,6 +87,7 @@ func (e errRetry) Unwrap() error { return e.err }
 // first lane is handed the connections Sync already has, and returns them
 // (possibly replaced) in first.
 func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) error {
+	s.rep.MaxBytes, s.rep.DisarmReadReceipts = s.opts.MaxBytes, s.opts.DisarmReadReceipts
 	var all []*srcMsg
 	for _, fr := range folders {
 		if fr.active() {
@@ -86,6 +98,7 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 		return nil
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].date.After(all[j].date) })
+	all = s.deferOverBudget(all, folders)
 	units := makeUnits(all)
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -155,6 +168,46 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 		return cause
 	}
 	return ctx.Err()
+}
+
+// deferOverBudget cuts the newest-first list all where Options.MaxBytes
+// is reached: a message is kept while the bytes before it are under the
+// cap. The cut is planned here, on the sizes the scan read, rather than
+// counted as lanes copy, so that what is left is exactly the oldest mail
+// whatever the lanes' timing. The rest leaves the folders' toCopy and is
+// counted as deferred; the next run finds it uncopied and goes on.
+func (s *run) deferOverBudget(all []*srcMsg, folders []*folderRun) []*srcMsg {
+	if s.opts.MaxBytes <= 0 {
+		return all
+	}
+	var planned int64
+	cut := len(all)
+	for i, m := range all {
+		if planned >= s.opts.MaxBytes {
+			cut = i
+			break
+		}
+		planned += m.size
+	}
+	if cut == len(all) {
+		return all
+	}
+	later := make(map[*srcMsg]bool, len(all)-cut)
+	for _, m := range all[cut:] {
+		later[m] = true
+		m.fr.rep.Deferred++
+		m.fr.rep.DeferredBytes += m.size
+		m.fr.rep.ToCopy--
+		m.fr.rep.ToCopyBytes -= m.size
+	}
+	for _, fr := range folders {
+		if fr.rep.Deferred > 0 {
+			fr.toCopy = slices.DeleteFunc(fr.toCopy, func(m *srcMsg) bool { return later[m] })
+		}
+	}
+	s.rep.BudgetReached = true
+	s.log.Info("Byte budget reached; older messages are left for the next run.", "max_bytes", s.opts.MaxBytes, "deferred", len(all)-cut)
+	return all[:cut]
 }
 
 // unitQueue hands units out in order, but never two units of one folder
@@ -442,8 +495,14 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []*src
 	if len(meta) == 0 {
 		return handled, nil
 	}
+	if s.opts.DisarmReadReceipts {
+		var err error
+		if l.receipts, err = askingReceipts(l.src, uids); err != nil {
+			return handled, fmt.Errorf("fetch the Disposition-Notification-To fields of source folder %q: %w", fr.m.Display, err)
+		}
+	}
 	l.handled = handled
-	defer func() { l.handled = nil }()
+	defer func() { l.handled, l.receipts = nil, nil }()
 	fr.appendMu.RLock()
 	defer fr.appendMu.RUnlock()
 	cmd := l.src.Fetch(uids, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
@@ -497,6 +556,62 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []*src
 	return handled, nil
 }
 
+// receiptField is the header field by which a message asks for a read
+// receipt (RFC 8098 section 2.1).
+const receiptField = "Disposition-Notification-To"
+
+// askingReceipts returns which of uids (in the selected folder) ask for
+// a read receipt. APPEND sends its flags before the message, so this has
+// to be known before the body streams: one more UID FETCH per unit, of
+// that one header field (an empty line for most messages), asked only
+// when Options.DisarmReadReceipts is on and only for the messages about
+// to be copied, rather than for every message of every scan.
+func askingReceipts(src *imapconn.Conn, uids imap.UIDSet) (map[imap.UID]bool, error) {
+	section := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{receiptField}, Peek: true}
+	out := map[imap.UID]bool{}
+	err := collectEach(src.Fetch(uids, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}}),
+		func(buf *imapclient.FetchMessageBuffer) {
+			if hasReceiptField(buf.FindBodySection(section)) {
+				out[buf.UID] = true
+			}
+		})
+	return out, err
+}
+
+// hasReceiptField reports whether header, what a HEADER.FIELDS fetch of
+// receiptField alone returned, holds the field: the server sends only that
+// field's lines (folded or not) and the blank line that ends a header.
+func hasReceiptField(header []byte) bool {
+	return len(bytes.TrimSpace(header)) > 0
+}
+
+// acceptsKeyword reports whether a folder whose SELECT answered with
+// permanent may be given keyword kw at APPEND: \* (any new keyword) or kw
+// itself in PERMANENTFLAGS (RFC 9051 section 7.1). A server that lists
+// neither would drop or refuse it.
+func acceptsKeyword(permanent []imap.Flag, kw imap.Flag) bool {
+	for _, f := range permanent {
+		if f == imap.FlagWildcard || strings.EqualFold(string(f), string(kw)) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendFlags are the flags m is appended with: its own, plus $MDNSent
+// when it asks for a read receipt and the folder accepts the keyword.
+func (l *lane) appendFlags(m *srcMsg) (flags []imap.Flag, receipt, disarmed bool) {
+	if !l.receipts[m.uid] || slices.ContainsFunc(m.flags, func(f imap.Flag) bool { return strings.EqualFold(string(f), string(imap.FlagMDNSent)) }) {
+		// No receipt asked for, or one already sent at the source: its
+		// $MDNSent travels as any keyword does.
+		return m.flags, false, false
+	}
+	if !l.dstMDN {
+		return m.flags, true, false
+	}
+	return append(slices.Clip(m.flags), imap.FlagMDNSent), true, true
+}
+
 func readLiteral(lit imap.LiteralReader) ([]byte, error) {
 	b, err := io.ReadAll(lit)
 	if err == nil && int64(len(b)) != lit.Size() {
@@ -532,13 +647,16 @@ func (s *run) copyOne(ctx context.Context, l *lane, fr *folderRun, m *srcMsg, li
 		// Append into the selected folder: Dovecot then reuses the open
 		// mailbox instead of opening and syncing it for every APPEND,
 		// which measured 3 to 4 times less server CPU.
-		if _, err := l.dst.Select(fr.m.Dest, nil).Wait(); err != nil {
+		sel, err := l.dst.Select(fr.m.Dest, nil).Wait()
+		if err != nil {
 			return fmt.Errorf("select destination folder %q: %w", fr.m.Dest, err)
 		}
 		l.dstFolder = fr.m.Dest
+		l.dstMDN = acceptsKeyword(sel.PermanentFlags, imap.FlagMDNSent)
 	}
 	h := fingerprint.New()
-	cmd := l.dst.Append(fr.m.Dest, size, &imap.AppendOptions{Flags: m.flags, Time: m.date})
+	flags, receipt, disarmed := l.appendFlags(m)
+	cmd := l.dst.Append(fr.m.Dest, size, &imap.AppendOptions{Flags: flags, Time: m.date})
 	if l.buf == nil {
 		l.buf = make([]byte, 64<<10)
 	}
@@ -580,7 +698,7 @@ func (s *run) copyOne(ctx context.Context, l *lane, fr *folderRun, m *srcMsg, li
 		l.abort()
 		return fmt.Errorf("append uid %d of folder %q to %q: %w", m.uid, fr.m.Display, fr.m.Dest, err)
 	}
-	l.inflight = append(l.inflight, appending{cmd: cmd, m: m, fp: h.Sum(size), size: size})
+	l.inflight = append(l.inflight, appending{cmd: cmd, m: m, fp: h.Sum(size), size: size, receipt: receipt, disarmed: disarmed})
 	return s.settle(ctx, l, fr, maxInflight-1)
 }
 
@@ -630,6 +748,9 @@ func (s *run) settle(ctx context.Context, l *lane, fr *folderRun, keep int) erro
 		fr.rep.Copied++
 		fr.rep.Bytes += a.size
 		fr.mu.Unlock()
+		if a.receipt {
+			s.countReceipt(a.disarmed)
+		}
 		l.handled[m.uid] = true
 		l.pending = append(l.pending, rec)
 		s.progress(fr, m, a.size)
@@ -640,6 +761,17 @@ func (s *run) settle(ctx context.Context, l *lane, fr *folderRun, keep int) erro
 		}
 	}
 	return quota
+}
+
+// countReceipt counts a copied message that asked for a read receipt.
+func (s *run) countReceipt(disarmed bool) {
+	s.mu.Lock()
+	if disarmed {
+		s.rep.ReadReceiptsDisarmed++
+	} else {
+		s.rep.ReadReceiptsNotDisarmed++
+	}
+	s.mu.Unlock()
 }
 
 func errText(ie *imap.Error) string {

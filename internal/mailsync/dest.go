@@ -56,6 +56,11 @@ func (s *run) openDest(ctx context.Context, dst *imapconn.Conn, fr *folderRun, d
 			st.DestName, st.DestUIDValidity, m.Dest, sel.UIDValidity))
 		fr.reset = true
 	}
+	if fr.reset && fr.partial {
+		// Changed between the LIST and this SELECT: the scan read only
+		// the source's changes, which is not enough to copy again.
+		return fmt.Errorf("destination folder %q changed during the pass; the next pass recognises what it holds", m.Dest)
+	}
 	if fr.reset {
 		fr.rep.DeletedAtSource = 0
 		clear(fr.mapped)

@@ -2,6 +2,7 @@ package mailsync
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"sort"
 	"time"
@@ -50,6 +51,21 @@ type Report struct {
 	// *imap.Error (Errors says it in words). Nil when the copy was not
 	// stopped so.
 	OverQuota error `json:"-"`
+	// MaxBytes is Options.MaxBytes, the cap on this run's bytes (0: none).
+	// BudgetReached says the cap left messages for the next run:
+	// Totals.Deferred and Totals.DeferredBytes say how many. They are not
+	// skipped and do not make the run less OK: the next run copies them,
+	// newest first.
+	MaxBytes      int64 `json:"max_bytes,omitempty"`
+	BudgetReached bool  `json:"budget_reached,omitempty"`
+	// DisarmReadReceipts records that Options.DisarmReadReceipts was on.
+	// ReadReceiptsDisarmed counts the messages copied with $MDNSent added
+	// because they ask for a read receipt; ReadReceiptsNotDisarmed those
+	// that ask for one but went into a destination folder that does not
+	// accept the keyword (its PERMANENTFLAGS has neither \* nor $MDNSent).
+	DisarmReadReceipts      bool `json:"disarm_read_receipts,omitempty"`
+	ReadReceiptsDisarmed    int  `json:"read_receipts_disarmed,omitempty"`
+	ReadReceiptsNotDisarmed int  `json:"read_receipts_not_disarmed,omitempty"`
 }
 
 // FolderReport is the outcome for one source folder.
@@ -60,9 +76,13 @@ type FolderReport struct {
 	// Status is "synced", "skipped: <reason>", "error", or
 	// StatusSourceGone for a folder of an earlier run that the source no
 	// longer has (its destination folder is kept).
-	Status      string `json:"status"`
-	Note        string `json:"note,omitempty"`
-	SourceCount int    `json:"source_count"`
+	Status string `json:"status"`
+	Note   string `json:"note,omitempty"`
+	// Unchanged says the folder was not read: its STATUS figures
+	// (HIGHESTMODSEQ, UIDNEXT, MESSAGES) were those recorded when an
+	// earlier pass left it complete, so nothing in it changed since.
+	Unchanged   bool `json:"unchanged,omitempty"`
+	SourceCount int  `json:"source_count"`
 	// DestCount is the number of messages in the destination folder at the
 	// end of the run (-1 when unknown, as in a dry run of a new folder).
 	DestCount    int            `json:"destination_count"`
@@ -73,11 +93,15 @@ type FolderReport struct {
 	Failed       int            `json:"failed"`
 	// DeletedAtSource counts messages copied earlier that are gone from the
 	// source now. They are left at the destination.
-	DeletedAtSource int    `json:"deleted_at_source"`
-	Bytes           int64  `json:"bytes"`
-	ToCopy          int    `json:"to_copy"`
-	ToCopyBytes     int64  `json:"to_copy_bytes"`
-	Error           string `json:"error,omitempty"`
+	DeletedAtSource int   `json:"deleted_at_source"`
+	Bytes           int64 `json:"bytes"`
+	ToCopy          int   `json:"to_copy"`
+	ToCopyBytes     int64 `json:"to_copy_bytes"`
+	// Deferred counts the messages left for the next run by
+	// Options.MaxBytes (not in ToCopy).
+	Deferred      int    `json:"deferred,omitempty"`
+	DeferredBytes int64  `json:"deferred_bytes,omitempty"`
+	Error         string `json:"error,omitempty"`
 }
 
 // Totals adds up the folders.
@@ -93,6 +117,8 @@ type Totals struct {
 	Bytes           int64          `json:"bytes"`
 	ToCopy          int            `json:"to_copy"`
 	ToCopyBytes     int64          `json:"to_copy_bytes"`
+	Deferred        int            `json:"deferred"`
+	DeferredBytes   int64          `json:"deferred_bytes"`
 	DurationSeconds float64        `json:"duration_seconds"`
 	MessagesPerSec  float64        `json:"messages_per_second"`
 	MBPerSec        float64        `json:"mb_per_second"`
@@ -127,6 +153,29 @@ func (r *Report) OK() bool {
 	return true
 }
 
+// BudgetText says, for a person, what Options.MaxBytes left for the next
+// run; "" when it left nothing.
+func (r *Report) BudgetText() string {
+	if !r.BudgetReached {
+		return ""
+	}
+	return fmt.Sprintf("budget reached (%.1f MB a run): %d messages (%.1f MB) left for the next run, newest first",
+		float64(r.MaxBytes)/1e6, r.Totals.Deferred, float64(r.Totals.DeferredBytes)/1e6)
+}
+
+// ReadReceiptsText says, for a person, what Options.DisarmReadReceipts
+// did; "" when it was off.
+func (r *Report) ReadReceiptsText() string {
+	if !r.DisarmReadReceipts {
+		return ""
+	}
+	s := fmt.Sprintf("read receipts disarmed: %d messages asking for one were copied with $MDNSent", r.ReadReceiptsDisarmed)
+	if r.ReadReceiptsNotDisarmed > 0 {
+		s += fmt.Sprintf("; %d were not, as their destination folder does not accept the keyword", r.ReadReceiptsNotDisarmed)
+	}
+	return s
+}
+
 // WriteJSON writes the report as indented JSON.
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
@@ -148,6 +197,8 @@ func (r *Report) total() {
 		t.Bytes += f.Bytes
 		t.ToCopy += f.ToCopy
 		t.ToCopyBytes += f.ToCopyBytes
+		t.Deferred += f.Deferred
+		t.DeferredBytes += f.DeferredBytes
 		for k, v := range f.Skipped {
 			t.Skipped[k] += v
 		}

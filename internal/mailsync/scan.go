@@ -27,6 +27,9 @@ type tree struct {
 	// go-imap cannot decode (invalid modified UTF-7): they are left out of
 	// listed, cannot be opened, and are reported as skipped.
 	unmappable []unmappable
+	// status holds each folder's STATUS figures when they were asked for
+	// with the LIST (LIST-STATUS); nil otherwise.
+	status map[string]*imap.StatusData
 }
 
 // unmappable is a folder listed under a name that is not valid modified
@@ -51,8 +54,10 @@ func (u unmappable) mapping() folder.Mapping {
 }
 
 // listTree lists every folder with its special-use attributes and
-// subscription, and finds the personal namespace.
-func listTree(ctx context.Context, c *imapconn.Conn) (*tree, error) {
+// subscription, and finds the personal namespace. With status, a server
+// with LIST-STATUS (RFC 5819) also returns those STATUS figures of every
+// folder in the same round trip.
+func listTree(ctx context.Context, c *imapconn.Conn, status *imap.StatusOptions) (*tree, error) {
 	caps := c.Caps()
 	opts := &imap.ListOptions{}
 	if caps.Has(imap.CapSpecialUse) || caps.Has(imap.CapIMAP4rev2) {
@@ -61,6 +66,9 @@ func listTree(ctx context.Context, c *imapconn.Conn) (*tree, error) {
 	extended := caps.Has(imap.CapListExtended) || caps.Has(imap.CapIMAP4rev2)
 	if extended {
 		opts.ReturnSubscribed = true
+	}
+	if status != nil && (caps.Has(imap.CapListStatus) || caps.Has(imap.CapIMAP4rev2)) {
+		opts.ReturnStatus = status
 	}
 	list, err := c.List("", "*", opts).Collect()
 	if err != nil {
@@ -82,6 +90,12 @@ func listTree(ctx context.Context, c *imapconn.Conn) (*tree, error) {
 			t.subscribed[l.Mailbox] = true
 		}
 		t.listed = append(t.listed, folder.Listed{Name: l.Mailbox, Delim: l.Delim, Attrs: l.Attrs, Subscribed: sub})
+		if l.Status != nil {
+			if t.status == nil {
+				t.status = map[string]*imap.StatusData{}
+			}
+			t.status[l.Mailbox] = l.Status
+		}
 	}
 	if !extended {
 		// Without LIST-EXTENDED there is no way to ask for subscriptions in
@@ -121,7 +135,7 @@ func listTree(ctx context.Context, c *imapconn.Conn) (*tree, error) {
 func (t *tree) rooted(root string) (*tree, error) {
 	delim := string(t.ns.Delim)
 	root = strings.TrimSuffix(root, delim)
-	out := &tree{subscribed: t.subscribed, ns: folder.Namespace{Prefix: root + delim, Delim: t.ns.Delim, RootIsInbox: true}}
+	out := &tree{subscribed: t.subscribed, status: t.status, ns: folder.Namespace{Prefix: root + delim, Delim: t.ns.Delim, RootIsInbox: true}}
 	for _, l := range t.listed {
 		if l.Name == root || strings.HasPrefix(l.Name, root+delim) {
 			out.listed = append(out.listed, l)
@@ -142,20 +156,26 @@ func (t *tree) rooted(root string) (*tree, error) {
 // planFolders lists both folder trees and maps the source folders onto
 // the destination's. A source folder whose name cannot be decoded is in the
 // plan as skipped (unmappable). Sync and Verify both start here, so that
-// they speak of the same folders.
-func planFolders(ctx context.Context, src, dst *imapconn.Conn, opts Options, log *slog.Logger) ([]folder.Mapping, *tree, error) {
-	srcTree, err := listTree(ctx, src)
+// they speak of the same folders. With figures, Sync's, the LISTs also
+// carry the STATUS figures that let unchanged folders be skipped (see
+// unchanged.go), on servers with LIST-STATUS.
+func planFolders(ctx context.Context, src, dst *imapconn.Conn, opts Options, log *slog.Logger, figures bool) (plan []folder.Mapping, srcTree, dstTree *tree, err error) {
+	var srcStatus, dstStatus *imap.StatusOptions
+	if figures {
+		srcStatus, dstStatus = sourceFigures(src), destFigures
+	}
+	srcTree, err = listTree(ctx, src, srcStatus)
 	if err == nil && opts.SourceRoot != "" {
 		srcTree, err = srcTree.rooted(opts.SourceRoot)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("list source folders of %s: %w", opts.Source.User, err)
+		return nil, nil, nil, fmt.Errorf("list source folders of %s: %w", opts.Source.User, err)
 	}
-	dstTree, err := listTree(ctx, dst)
+	dstTree, err = listTree(ctx, dst, dstStatus)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list destination folders of %s: %w", opts.Dest.User, err)
+		return nil, nil, nil, fmt.Errorf("list destination folders of %s: %w", opts.Dest.User, err)
 	}
-	plan := folder.Plan(srcTree.listed, srcTree.ns, dstTree.listed, dstTree.ns, opts.Folders)
+	plan = folder.Plan(srcTree.listed, srcTree.ns, dstTree.listed, dstTree.ns, opts.Folders)
 	for _, u := range srcTree.unmappable {
 		log.Warn("Source folder name is not valid modified UTF-7; folder skipped.", "folder", u.mapping().Display)
 		plan = append(plan, u.mapping())
@@ -163,7 +183,7 @@ func planFolders(ctx context.Context, src, dst *imapconn.Conn, opts Options, log
 	for _, u := range dstTree.unmappable {
 		log.Warn("Destination folder name is not valid modified UTF-7; folder ignored.", "folder", u.raw)
 	}
-	return plan, dstTree, nil
+	return plan, srcTree, dstTree, nil
 }
 
 // srcMsg is what the scan learnt of one source message.
@@ -187,6 +207,18 @@ type folderRun struct {
 	dropped     int  // invalid keywords left out
 	reset       bool // the recorded messages are void (a UIDVALIDITY changed)
 	destMissing bool // dry run: the destination folder does not exist yet
+
+	// seen are the source folder's figures as EXAMINE showed them before
+	// the scan (zero without CONDSTORE); unchanged says the folder was
+	// skipped because its figures are those a complete pass recorded
+	// (see unchanged.go).
+	seen      store.Figures
+	unchanged bool
+	// destIntact says the destination folder's LIST-STATUS showed the
+	// name and UIDVALIDITY the state records, which lets a changed folder
+	// be read by its changes; partial says it was (its recorded messages
+	// have no date or size), so that the state's copies must stay valid.
+	destIntact, partial bool
 
 	// renamedFrom is the name the state knew this folder by, when it was
 	// renamed at the source since (see sourcechange.go).
@@ -226,34 +258,40 @@ func (fr *folderRun) fail(err error) {
 }
 
 // scan examines a source folder and reads every message's UID, flags,
-// INTERNALDATE and size, then loads the folder's state.
+// INTERNALDATE and size, then loads the folder's state. A folder a
+// complete pass settled is read by its changes only (fetchChanged).
 func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error {
-	sel, err := src.Select(fr.m.Source, &imap.SelectOptions{ReadOnly: true}).Wait()
+	condStore := src.Caps().Has(imap.CapCondStore)
+	sel, err := src.Select(fr.m.Source, &imap.SelectOptions{ReadOnly: true, CondStore: condStore}).Wait()
 	if err != nil {
 		return fmt.Errorf("examine: %w", err)
 	}
 	fr.uidValidity = sel.UIDValidity
-	if sel.NumMessages > 0 {
-		cmd := src.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{
-			UID: true, Flags: true, InternalDate: true, RFC822Size: true,
-		})
-		noUID := 0
-		err := collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
-			if buf.UID == 0 {
-				noUID++ // a server bug; without a UID nothing can be fetched
-				return
-			}
-			flags, dropped := cleanFlags(buf.Flags)
-			fr.dropped += dropped
-			fr.msgs = append(fr.msgs, &srcMsg{uid: buf.UID, size: buf.RFC822Size, date: buf.InternalDate, flags: flags, fr: fr})
-		})
-		if err != nil {
-			return fmt.Errorf("fetch message list: %w", err)
+	if condStore {
+		fr.seen = store.Figures{ModSeq: sel.HighestModSeq, UIDNext: uint32(sel.UIDNext), Messages: sel.NumMessages}
+	}
+	// What the state says is at the destination, by the folder's name.
+	st, err := s.opts.State.Folder(ctx, s.opts.Mailbox, fr.m.Source)
+	if err != nil {
+		return err
+	}
+	var recorded []store.Message
+	incremental := st != nil && st.SourceUIDValidity == sel.UIDValidity && st.Settled.ModSeq != 0 && sel.HighestModSeq != 0 && s.capOK && fr.destIntact
+	fr.partial = incremental
+	if incremental {
+		if recorded, err = s.opts.State.Messages(ctx, st.ID); err != nil {
+			return err
 		}
-		if noUID > 0 {
-			fr.rep.Failed += noUID
-			fr.rep.Note = joinNote(fr.rep.Note, fmt.Sprintf("%d messages were listed by the source without a UID and cannot be copied", noUID))
-		}
+	}
+	switch {
+	case sel.NumMessages == 0:
+	case incremental:
+		err = fetchChanged(src, fr, st.Settled.ModSeq, recorded)
+	default:
+		err = fetchAll(src, fr)
+	}
+	if err != nil {
+		return fmt.Errorf("fetch message list: %w", err)
 	}
 	sort.Slice(fr.msgs, func(i, j int) bool { return fr.msgs[i].uid < fr.msgs[j].uid })
 	fr.rep.SourceCount = len(fr.msgs)
@@ -261,13 +299,10 @@ func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error
 		fr.rep.Note = joinNote(fr.rep.Note, fmt.Sprintf("%d keywords that are not valid IMAP atoms were left out", fr.dropped))
 	}
 
-	// What the state says is at the destination.
-	st, err := s.opts.State.Folder(ctx, s.opts.Mailbox, fr.m.Source)
-	if err == nil && st == nil {
-		st, err = s.renamedFrom(ctx, src, fr)
-	}
-	if err != nil {
-		return err
+	if st == nil {
+		if st, err = s.renamedFrom(ctx, src, fr); err != nil {
+			return err
+		}
 	}
 	fr.st = st
 	if st == nil {
@@ -282,9 +317,10 @@ func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error
 		fr.reset = true
 		return nil
 	}
-	recorded, err := s.opts.State.Messages(ctx, st.ID)
-	if err != nil {
-		return err
+	if !incremental {
+		if recorded, err = s.opts.State.Messages(ctx, st.ID); err != nil {
+			return err
+		}
 	}
 	present := make(map[imap.UID]bool, len(fr.msgs))
 	for _, m := range fr.msgs {
@@ -298,6 +334,110 @@ func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error
 		}
 	}
 	return nil
+}
+
+// fetchAll reads every message's UID, flags, INTERNALDATE and size.
+func fetchAll(src *imapconn.Conn, fr *folderRun) error {
+	cmd := src.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{
+		UID: true, Flags: true, InternalDate: true, RFC822Size: true,
+	})
+	noUID := 0
+	err := collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
+		if buf.UID == 0 {
+			noUID++ // a server bug; without a UID nothing can be fetched
+			return
+		}
+		fr.addMsg(buf)
+	})
+	if noUID > 0 {
+		fr.rep.Failed += noUID
+		fr.rep.Note = joinNote(fr.rep.Note, fmt.Sprintf("%d messages were listed by the source without a UID and cannot be copied", noUID))
+	}
+	return err
+}
+
+// addMsg adds a message the scan fetched in full.
+func (fr *folderRun) addMsg(buf *imapclient.FetchMessageBuffer) {
+	flags, dropped := cleanFlags(buf.Flags)
+	fr.dropped += dropped
+	fr.msgs = append(fr.msgs, &srcMsg{uid: buf.UID, size: buf.RFC822Size, date: buf.InternalDate, flags: flags, fr: fr})
+}
+
+// fetchChanged reads a folder that a complete pass left at HIGHESTMODSEQ
+// since (CONDSTORE, RFC 7162) without fetching what did not change: the
+// UIDs present now (UID SEARCH ALL: one line with ESEARCH), which give the
+// expunges by difference with the state (go-imap has no QRESYNC), the
+// flags of the messages changed since (CHANGEDSINCE), and all of the
+// messages the state does not record. A recorded message whose flags did
+// not change keeps its recorded flags, which are what the source had, and
+// no date or size: it is not copied, and the item cap cannot rank it
+// (Sync reads this way only when the whole mailbox is within the cap).
+//
+// The CHANGEDSINCE FETCH is consumed in its own goroutine while the
+// SEARCH is waited for: go-imap stalls on a FETCH nobody reads.
+func fetchChanged(src *imapconn.Conn, fr *folderRun, since uint64, recorded []store.Message) error {
+	changed := map[imap.UID][]imap.Flag{}
+	cmd := src.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, ChangedSince: since})
+	changedErr := make(chan error, 1)
+	go func() {
+		changedErr <- collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
+			if buf.UID != 0 {
+				changed[buf.UID] = buf.Flags
+			}
+		})
+	}()
+	search, err := src.UIDSearch(&imap.SearchCriteria{}, searchAll(src)).Wait()
+	if cerr := <-changedErr; err == nil && cerr != nil {
+		err = fmt.Errorf("flags changed since modseq %d: %w", since, cerr)
+	}
+	if err != nil {
+		return err
+	}
+	rec := make(map[imap.UID]*store.Message, len(recorded))
+	for i := range recorded {
+		rec[imap.UID(recorded[i].SourceUID)] = &recorded[i]
+	}
+	var unknown imap.UIDSet
+	for _, uid := range search.AllUIDs() {
+		r := rec[uid]
+		if r == nil {
+			unknown.AddNum(uid)
+			continue
+		}
+		flags, dropped := cleanFlags(changed[uid])
+		if _, ok := changed[uid]; !ok {
+			flags = imapFlags(r.Flags)
+		}
+		fr.dropped += dropped
+		fr.msgs = append(fr.msgs, &srcMsg{uid: uid, flags: flags, fr: fr})
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	cmd = src.Fetch(unknown, &imap.FetchOptions{UID: true, Flags: true, InternalDate: true, RFC822Size: true})
+	return collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
+		if buf.UID != 0 {
+			fr.addMsg(buf)
+		}
+	})
+}
+
+// searchAll asks for the result of UID SEARCH ALL as ranges (ESEARCH,
+// RFC 4731) where the server can: a few bytes for a folder whose UIDs
+// follow each other, instead of one number per message.
+func searchAll(c *imapconn.Conn) *imap.SearchOptions {
+	if c.Caps().Has(imap.CapESearch) || c.Caps().Has(imap.CapIMAP4rev2) {
+		return &imap.SearchOptions{ReturnAll: true}
+	}
+	return nil
+}
+
+func imapFlags(in []string) []imap.Flag {
+	out := make([]imap.Flag, len(in))
+	for i, f := range in {
+		out[i] = imap.Flag(f)
+	}
+	return out
 }
 
 // collectEach collects each message of a FETCH and hands it to fn. It

@@ -84,6 +84,19 @@ type Options struct {
 	// server's connection limit or throttling, which the service reads to
 	// open fewer connections next time. Called from the copying goroutines.
 	Refused func(side string, err error)
+	// MaxBytes caps the bytes this run copies (0: no cap), for a
+	// provider's daily budget (Gmail reads about 2.5 GB and writes 500 MB
+	// a day over IMAP before refusing more). Newest first, a message is
+	// started only while the bytes before it are under the cap, so a run
+	// overshoots by at most one message and never cuts one; the rest is
+	// deferred to the next run (Report.BudgetReached), not skipped.
+	MaxBytes int64
+	// DisarmReadReceipts adds the keyword $MDNSent at APPEND to messages
+	// whose header asks for a read receipt (Disposition-Notification-To),
+	// where the destination folder accepts that keyword, so that a mail
+	// program at the destination (Outlook on Office 365) does not offer to
+	// send receipts for old mail again. The message bytes are unchanged.
+	DisarmReadReceipts bool
 	// Logger receives warnings and progress lines. Defaults to slog.Default().
 	Logger *slog.Logger
 	// ReconnectTimeout is how long the run keeps trying to reach a server
@@ -126,6 +139,9 @@ type run struct {
 	// appendLimit is the destination's APPENDLIMIT, 0 if none (see
 	// appendlimit.go).
 	appendLimit int64
+	// capOK says the item cap cannot bite this pass, so that folders can be
+	// skipped or read by their changes only (see unchanged.go).
+	capOK bool
 
 	mu sync.Mutex // guards rep.Skipped, rep.Failed, rep.Errors, rep.Retries
 }
@@ -194,10 +210,17 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 	s.appendLimit = appendLimitOf(dst)
 
 	// 2. List both folder trees and map source folders onto destination ones.
-	plan, dstTree, err := planFolders(ctx, src, dst, opts, s.log)
+	plan, srcTree, dstTree, err := planFolders(ctx, src, dst, opts, s.log, true)
 	if err != nil {
 		return nil, lostOr(err, src, dst)
 	}
+	if err := figures(src, dst, plan, srcTree, dstTree); err != nil {
+		if err := s.fatal(ctx, err, src, dst); err != nil {
+			return nil, err
+		}
+		s.log.Warn("Could not read folder figures; those folders are scanned.", "err", err)
+	}
+	s.capOK = s.capAllowsSkip(plan, srcTree)
 	if s.vanished, err = s.findVanished(ctx, plan); err != nil {
 		return nil, err
 	}
@@ -212,6 +235,11 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 		if m.Skip != folder.SkipNone {
 			continue
 		}
+		if skip, err := s.skipUnchanged(ctx, fr, srcTree, dstTree); err != nil {
+			return nil, stateErr{err}
+		} else if skip {
+			continue
+		}
 		if err := s.scan(ctx, src, fr); err != nil {
 			err = fmt.Errorf("scan source folder %q: %w", m.Display, err)
 			if err := s.fatal(ctx, err, src, dst); err != nil {
@@ -224,7 +252,7 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 	// 4. Open the destination folders: create them (empty ones too) and
 	// their subscriptions, and check that the state still describes them.
 	for _, fr := range folders {
-		if !fr.active() {
+		if !fr.active() || fr.unchanged {
 			continue
 		}
 		if err := s.openDest(ctx, dst, fr, dstTree); err != nil {
@@ -292,6 +320,11 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 	s.finish(dst, folders)
 	if err := s.reportGone(ctx, dst); err != nil {
 		return nil, err
+	}
+	if !opts.DryRun {
+		if err := s.settleFolders(ctx, folders); err != nil {
+			return nil, err
+		}
 	}
 	s.rep.Finished = time.Now()
 	s.rep.total()
@@ -370,6 +403,6 @@ func PlanFolders(ctx context.Context, src, dst *imapconn.Conn, opts Options) ([]
 	if log == nil {
 		log = slog.Default()
 	}
-	plan, _, err := planFolders(ctx, src, dst, opts, log)
+	plan, _, _, err := planFolders(ctx, src, dst, opts, log, false)
 	return plan, err
 }

@@ -89,7 +89,7 @@ func Verify(ctx context.Context, opts Options) (*Verification, error) {
 	defer vr.dst.Close()
 
 	// 2. List both folder trees and map them as Sync does.
-	plan, _, err := planFolders(ctx, vr.src, vr.dst, opts, vr.log)
+	plan, _, _, err := planFolders(ctx, vr.src, vr.dst, opts, vr.log, false)
 	if err != nil {
 		return nil, err
 	}
@@ -363,6 +363,9 @@ func (vr *verifier) report(fc *folderCheck, dst []*vmsg, keep func(imap.Flag) bo
 		if d := m.twin; d != nil {
 			fc.rep.Matched++
 			srcFlags, dstFlags := storedFlags(m.flags, keep, notStored), storedFlags(d.flags, keep, nil)
+			if vr.opts.DisarmReadReceipts {
+				dstFlags = withoutAdded(dstFlags, srcFlags, string(imap.FlagMDNSent))
+			}
 			if !sameFlags(srcFlags, dstFlags) {
 				fc.rep.FlagsDiffer++
 				flagDiffs = append(flagDiffs, FlagsDiff{Difference: at(m), DestUID: uint32(d.uid), SourceFlags: srcFlags, DestFlags: dstFlags})
@@ -598,6 +601,23 @@ func storedFlags(flags []imap.Flag, keep func(imap.Flag) bool, dropped map[strin
 			out = append(out, string(f))
 		} else if dropped != nil {
 			dropped[string(f)] = true
+		}
+	}
+	return out
+}
+
+// withoutAdded drops flag from dst when src lacks it: the keyword the copy
+// added itself (DisarmReadReceipts adds $MDNSent) is not a difference.
+func withoutAdded(dst, src []string, flag string) []string {
+	for _, f := range src {
+		if strings.EqualFold(f, flag) {
+			return dst
+		}
+	}
+	out := dst[:0:0]
+	for _, f := range dst {
+		if !strings.EqualFold(f, flag) {
+			out = append(out, f)
 		}
 	}
 	return out

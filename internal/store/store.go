@@ -164,6 +164,21 @@ type Folder struct {
 	SourceUIDValidity uint32
 	DestName          string
 	DestUIDValidity   uint32
+	// Settled is the source folder's figures when a pass last left it
+	// complete; zero when it was not (see SettleFolder).
+	Settled Figures
+}
+
+// Figures are what STATUS tells of a source folder without opening it.
+// Equal figures at two moments mean the folder did not change between
+// them: UIDNEXT grows with every new message, MESSAGES or UIDNEXT moves
+// with every expunge, and HIGHESTMODSEQ (RFC 7162) grows with every flag
+// change too. ModSeq is 0 when the source has no CONDSTORE, and then
+// equal figures say nothing about flags.
+type Figures struct {
+	ModSeq   uint64
+	UIDNext  uint32
+	Messages uint32
 }
 
 // Message records that a source message is at the destination.
@@ -178,8 +193,9 @@ type Message struct {
 func (d *DB) Folder(ctx context.Context, mailbox, sourceName string) (*Folder, error) {
 	f := Folder{Mailbox: mailbox, SourceName: sourceName}
 	err := d.db.QueryRowContext(ctx,
-		`SELECT id, source_uidvalidity, dest_name, dest_uidvalidity FROM sync_folders WHERE mailbox = $1 AND source_name = $2`,
-		mailbox, sourceName).Scan(&f.ID, &f.SourceUIDValidity, &f.DestName, &f.DestUIDValidity)
+		`SELECT id, source_uidvalidity, dest_name, dest_uidvalidity, source_modseq, source_uidnext, source_messages
+		 FROM sync_folders WHERE mailbox = $1 AND source_name = $2`,
+		mailbox, sourceName).Scan(&f.ID, &f.SourceUIDValidity, &f.DestName, &f.DestUIDValidity, &f.Settled.ModSeq, &f.Settled.UIDNext, &f.Settled.Messages)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -192,7 +208,8 @@ func (d *DB) Folder(ctx context.Context, mailbox, sourceName string) (*Folder, e
 // Folders returns the state of every folder of a mailbox migration.
 func (d *DB) Folders(ctx context.Context, mailbox string) ([]Folder, error) {
 	rows, err := d.db.QueryContext(ctx,
-		`SELECT id, source_name, source_uidvalidity, dest_name, dest_uidvalidity FROM sync_folders WHERE mailbox = $1 ORDER BY source_name`,
+		`SELECT id, source_name, source_uidvalidity, dest_name, dest_uidvalidity, source_modseq, source_uidnext, source_messages
+		 FROM sync_folders WHERE mailbox = $1 ORDER BY source_name`,
 		mailbox)
 	if err != nil {
 		return nil, fmt.Errorf("read folder states: %w", err)
@@ -201,7 +218,7 @@ func (d *DB) Folders(ctx context.Context, mailbox string) ([]Folder, error) {
 	var out []Folder
 	for rows.Next() {
 		f := Folder{Mailbox: mailbox}
-		if err := rows.Scan(&f.ID, &f.SourceName, &f.SourceUIDValidity, &f.DestName, &f.DestUIDValidity); err != nil {
+		if err := rows.Scan(&f.ID, &f.SourceName, &f.SourceUIDValidity, &f.DestName, &f.DestUIDValidity, &f.Settled.ModSeq, &f.Settled.UIDNext, &f.Settled.Messages); err != nil {
 			return nil, fmt.Errorf("read folder states: %w", err)
 		}
 		out = append(out, f)
@@ -209,8 +226,12 @@ func (d *DB) Folders(ctx context.Context, mailbox string) ([]Folder, error) {
 	return out, rows.Err()
 }
 
-// SaveFolder inserts or updates a folder's state and sets f.ID.
+// SaveFolder inserts or updates a folder's state and sets f.ID. It clears
+// the settled figures (f.Settled too): a folder saved is one a pass is
+// working on, complete again only when SettleFolder says so, so that a
+// pass cut short never leaves figures that would let the next one skip it.
 func (d *DB) SaveFolder(ctx context.Context, f *Folder) error {
+	f.Settled = Figures{}
 	err := d.db.QueryRowContext(ctx, `
 		INSERT INTO sync_folders (mailbox, source_name, source_uidvalidity, dest_name, dest_uidvalidity, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
@@ -218,6 +239,7 @@ func (d *DB) SaveFolder(ctx context.Context, f *Folder) error {
 			source_uidvalidity = excluded.source_uidvalidity,
 			dest_name = excluded.dest_name,
 			dest_uidvalidity = excluded.dest_uidvalidity,
+			source_modseq = 0, source_uidnext = 0, source_messages = 0,
 			updated_at = excluded.updated_at
 		RETURNING id`,
 		f.Mailbox, f.SourceName, f.SourceUIDValidity, f.DestName, f.DestUIDValidity, time.Now().UTC().Format(time.RFC3339)).Scan(&f.ID)
@@ -225,6 +247,27 @@ func (d *DB) SaveFolder(ctx context.Context, f *Folder) error {
 		return fmt.Errorf("save state of folder %q: %w", f.SourceName, err)
 	}
 	return nil
+}
+
+// SettleFolder records the figures a pass saw of a source folder it left
+// complete, before it read the folder: the next pass skips the folder while
+// STATUS shows the same figures.
+func (d *DB) SettleFolder(ctx context.Context, folderID int64, fig Figures) error {
+	_, err := d.db.ExecContext(ctx, `UPDATE sync_folders SET source_modseq = $1, source_uidnext = $2, source_messages = $3 WHERE id = $4`,
+		int64(fig.ModSeq), fig.UIDNext, fig.Messages, folderID)
+	if err != nil {
+		return fmt.Errorf("record figures of folder %d: %w", folderID, err)
+	}
+	return nil
+}
+
+// CountMessages returns how many messages of a folder are recorded.
+func (d *DB) CountMessages(ctx context.Context, folderID int64) (int, error) {
+	var n int
+	if err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM sync_messages WHERE folder_id = $1`, folderID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count message states of folder %d: %w", folderID, err)
+	}
+	return n, nil
 }
 
 // RenameFolder gives a folder's state the name its source folder has now,
