@@ -57,6 +57,33 @@ type Service interface {
 	User(ctx context.Context, email string) (*service.User, error)
 	// Report is every user of a batch with all details.
 	Report(ctx context.Context, batch string) ([]service.User, error)
+	// Notifications lists the report mails of a batch (see mail.go).
+	Notifications(ctx context.Context, batch string) ([]service.Notification, error)
+	// Welcome is a batch's welcome letter settings and each user's last
+	// letter; SetWelcome replaces the settings.
+	Welcome(ctx context.Context, batch string) (*service.WelcomeStatus, error)
+	SetWelcome(ctx context.Context, batch string, opts service.WelcomeOptions) (*service.WelcomeStatus, error)
+	// PreviewWelcome renders a letter and sends nothing; SendWelcome
+	// queues the letters, which go out in the background.
+	PreviewWelcome(ctx context.Context, batch string, req service.WelcomeRequest) (*service.WelcomePreview, error)
+	SendWelcome(ctx context.Context, batch string, req service.WelcomeRequest) (*service.WelcomeSent, error)
+	// VerifyBatch queues a verification of the batch's synced users, or
+	// of the one user with address user, and returns the grades as they
+	// are; BatchGrades returns them.
+	VerifyBatch(ctx context.Context, batch, user string) (*service.BatchGrades, error)
+	BatchGrades(ctx context.Context, batch string) (*service.BatchGrades, error)
+	// CompleteBatchWith completes a batch on the admin's conditions; a
+	// refusal for grades is a *service.GradeError.
+	CompleteBatchWith(ctx context.Context, batch string, opts service.CompleteOptions) (*service.Completion, error)
+	// BatchDNS checks the MX records of the batch's domains.
+	BatchDNS(ctx context.Context, batch string) (*service.BatchDNS, error)
+	// History is every recorded pass of a batch's users, oldest first.
+	History(ctx context.Context, batch string) ([]service.Pass, error)
+	// ValidateBatch runs the Validate step on a batch's users (logins,
+	// quota, folder mapping, sizes; nothing copied) and returns every
+	// user's last validation; Validation returns them as stored.
+	ValidateBatch(ctx context.Context, batch string, opts service.ValidateOptions) (*service.BatchValidation, error)
+	Validation(ctx context.Context, batch string) (*service.BatchValidation, error)
 }
 
 // Request and answer bodies that are not service types. The client uses
@@ -67,6 +94,9 @@ type (
 	ErrorBody struct {
 		Error    string          `json:"error"`
 		Problems []batch.Problem `json:"problems,omitempty"`
+		// Below lists every user under the grade a completion required
+		// (status 409).
+		Below []service.GradeNote `json:"below,omitempty"`
 	}
 	// TestEndpointRequest is the body of POST /api/v1/endpoints/{name}/test.
 	// An empty User tests the endpoint's admin credentials.
@@ -170,12 +200,23 @@ func New(svc Service, token string, logger *slog.Logger) http.Handler {
 		{"DELETE /api/v1/batches/{name}", h.removeBatch},
 		{"POST /api/v1/batches/{name}/start", h.batchAction(svc.StartBatch)},
 		{"POST /api/v1/batches/{name}/stop", h.batchAction(svc.StopBatch)},
-		{"POST /api/v1/batches/{name}/complete", h.batchAction(svc.CompleteBatch)},
+		{"POST /api/v1/batches/{name}/complete", h.complete},
+		{"POST /api/v1/batches/{name}/verify", h.verifyBatch},
+		{"GET /api/v1/batches/{name}/verify", h.batchGrades},
+		{"GET /api/v1/batches/{name}/dns", h.batchDNS},
 		{"POST /api/v1/batches/{name}/sync-now", h.batchAction(svc.SyncNow)},
 		{"POST /api/v1/batches/{name}/retry-failed", h.batchAction(svc.RetryFailed)},
 		{"POST /api/v1/batches/{name}/users", h.addUsers},
 		{"GET /api/v1/batches/{name}/users", h.users},
 		{"GET /api/v1/batches/{name}/report", h.report},
+		{"GET /api/v1/batches/{name}/history", h.history},
+		{"POST /api/v1/batches/{name}/validate", h.validateBatch},
+		{"GET /api/v1/batches/{name}/validation", h.validation},
+		{"GET /api/v1/batches/{name}/notifications", h.notifications},
+		{"GET /api/v1/batches/{name}/welcome", h.welcome},
+		{"PUT /api/v1/batches/{name}/welcome", h.setWelcome},
+		{"POST /api/v1/batches/{name}/welcome/preview", h.previewWelcome},
+		{"POST /api/v1/batches/{name}/welcome/send", h.sendWelcome},
 
 		{"GET /api/v1/users/{email}", h.user},
 
@@ -233,6 +274,10 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	var ce *service.CSVError
 	if errors.As(err, &ce) {
 		body.Problems = ce.Problems
+	}
+	var ge *service.GradeError
+	if errors.As(err, &ge) {
+		body.Below = ge.Users
 	}
 	writeJSON(w, status, body)
 }
@@ -411,12 +456,20 @@ func (h *handler) users(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, nonNil(us))
 }
 
-// report answers in JSON by default and with a CSV file for ?format=csv.
+// report answers in JSON by default, with a CSV file for ?format=csv and
+// with a self-contained HTML page for ?format=html.
 func (h *handler) report(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	format := r.URL.Query().Get("format")
-	if format != "" && format != "json" && format != "csv" {
-		return fmt.Errorf("%w: format %q: want json or csv", errBadRequest, format)
+	if format != "" && format != "json" && format != "csv" && format != "html" {
+		return fmt.Errorf("%w: format %q: want json, csv or html", errBadRequest, format)
+	}
+	if format == "html" {
+		rep, err := BuildHTMLReport(r.Context(), h.svc, name)
+		if err != nil {
+			return err
+		}
+		return writeHTMLAttachment(w, rep)
 	}
 	us, err := h.svc.Report(r.Context(), name)
 	if err != nil {

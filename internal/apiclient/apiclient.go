@@ -42,6 +42,8 @@ type Error struct {
 	Message string
 	// Problems lists every bad row of a CSV file (status 422).
 	Problems []batch.Problem
+	// Below lists the users under the grade a completion required (409).
+	Below []service.GradeNote
 	// api is set when the body was the API's own error: a 502 from a
 	// proxy in front of the server is not an IMAP server's answer.
 	api bool
@@ -61,6 +63,9 @@ func (e *Error) Unwrap() error {
 	case http.StatusNotFound:
 		return service.ErrNotFound
 	case http.StatusConflict:
+		if len(e.Below) > 0 {
+			return &service.GradeError{Users: e.Below}
+		}
 		return service.ErrConflict
 	case http.StatusUnprocessableEntity:
 		if len(e.Problems) > 0 {
@@ -130,7 +135,7 @@ func (c *Client) do(ctx context.Context, method, path string, in any) (int, []by
 		apiErr := &Error{Status: resp.StatusCode}
 		var eb api.ErrorBody
 		if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
-			apiErr.Message, apiErr.Problems, apiErr.api = eb.Error, eb.Problems, true
+			apiErr.Message, apiErr.Problems, apiErr.Below, apiErr.api = eb.Error, eb.Problems, eb.Below, true
 		} else {
 			// Not our server, or a proxy in front of it: show what it said.
 			apiErr.Message = strings.TrimSpace(fmt.Sprintf("server answered %s: %s", resp.Status, truncate(string(b), 200)))
@@ -286,4 +291,15 @@ func (c *Client) Report(ctx context.Context, batch string) ([]service.User, erro
 func (c *Client) ReportCSV(ctx context.Context, batch string) ([]byte, error) {
 	_, b, err := c.do(ctx, http.MethodGet, batchPath(batch)+"/report?format=csv", nil)
 	return b, err
+}
+
+// ReportHTML is the batch's report as one self-contained HTML page (see
+// api.WriteReportHTML).
+func (c *Client) ReportHTML(ctx context.Context, batch string) ([]byte, error) {
+	_, b, err := c.do(ctx, http.MethodGet, batchPath(batch)+"/report?format=html", nil)
+	return b, err
+}
+
+func (c *Client) History(ctx context.Context, batch string) ([]service.Pass, error) {
+	return callAs[[]service.Pass](ctx, c, http.MethodGet, batchPath(batch)+"/history", nil)
 }

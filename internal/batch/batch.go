@@ -4,7 +4,10 @@
 // admins can reuse the files they already have: a header line naming the
 // columns, then one user a line. Columns are EmailAddress (the destination
 // mailbox), UserName and Password (the source login), and the optional
-// UserRoot, DestinationUserName and DestinationPassword.
+// UserRoot, DestinationUserName and DestinationPassword; and, for endpoints
+// that log in with OAuth 2.0 refresh tokens (consumer accounts), the
+// user's RefreshToken at the source and DestinationRefreshToken at the
+// destination.
 //
 // Parse checks the whole file before anything is stored and reports every
 // problem with its line, so an admin fixes the file once instead of once per
@@ -27,6 +30,13 @@ type Row struct {
 	UserRoot     string // optional
 	DestUserName string // optional column DestinationUserName
 	DestPassword string // optional column DestinationPassword, exactly as written
+	// RefreshToken and DestRefreshToken are the optional columns
+	// RefreshToken and DestinationRefreshToken: the user's OAuth 2.0
+	// refresh tokens at the source and the destination, for endpoints
+	// that log in with them. Whether an endpoint needs one is the
+	// service's check.
+	RefreshToken     string
+	DestRefreshToken string
 }
 
 // Problem is one thing wrong with the file, tied to its line (0 for the whole

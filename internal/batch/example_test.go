@@ -21,7 +21,7 @@ func ExampleParse() {
 	rows, _ := batch.Parse([]byte("EmailAddress,UserName,Password\nalice@example.com,alice, pw with spaces \n"), batch.Options{})
 	fmt.Printf("line %d: %s logs in as %s with %q\n", rows[0].Line, rows[0].EmailAddress, rows[0].UserName, rows[0].Password)
 	// Output:
-	// line 1: DestinationPasswort is not a known column (did you mean DestinationPassword?); accepted columns: EmailAddress, UserName, Password, UserRoot, DestinationUserName, DestinationPassword
+	// line 1: DestinationPasswort is not a known column (did you mean DestinationPassword?); accepted columns: EmailAddress, UserName, Password, UserRoot, DestinationUserName, DestinationPassword, RefreshToken, DestinationRefreshToken
 	// line 3: EmailAddress "bob@": missing domain
 	// line 4: EmailAddress "Alice@Example.com": already on line 2
 	// line 2: alice@example.com logs in as alice with " pw with spaces "

@@ -20,10 +20,12 @@ const (
 	colUserRoot     = "UserRoot"
 	colDestUser     = "DestinationUserName"
 	colDestPassword = "DestinationPassword"
+	colRefresh      = "RefreshToken"
+	colDestRefresh  = "DestinationRefreshToken"
 )
 
 // columns lists the accepted columns in the order messages show them.
-var columns = []string{colEmail, colUser, colPassword, colUserRoot, colDestUser, colDestPassword}
+var columns = []string{colEmail, colUser, colPassword, colUserRoot, colDestUser, colDestPassword, colRefresh, colDestRefresh}
 
 // maxEncodingProblems caps the lines listed for a file that is not UTF-8:
 // a Latin-1 export has bad bytes on most lines, and the first few are
@@ -38,7 +40,8 @@ var bom = []byte("\uFEFF")
 //
 // Lines that are empty or hold only spaces and separators are skipped (Excel
 // leaves such rows at the end of a sheet). Fields are trimmed of surrounding
-// spaces, except the passwords, which are kept byte for byte.
+// spaces, except the passwords, which are kept byte for byte (refresh
+// tokens are trimmed: they never hold spaces).
 func Parse(data []byte, opts Options) (rows []Row, problems []Problem) {
 	if opts.MaxRows <= 0 {
 		opts.MaxRows = DefaultMaxRows
@@ -267,6 +270,8 @@ func (p *parser) row(rec []string, line int) (row Row, ok bool) {
 	}
 	row.Password, _ = field(colPassword)
 	row.DestPassword, _ = field(colDestPassword)
+	row.RefreshToken = trimmed(colRefresh)
+	row.DestRefreshToken = trimmed(colDestRefresh)
 
 	// A column missing from the header is reported once there, not on
 	// every row.

@@ -63,6 +63,14 @@ func TestParse(t *testing.T) {
 			}},
 		},
 		{
+			name: "RefreshTokens",
+			data: "EmailAddress,UserName,RefreshToken,destinationrefreshtoken\n" +
+				"alice@example.com,alice, 1//0gRt-src ,M.R3_dst\n",
+			opts: batch.Options{PasswordOptional: true},
+			want: []batch.Row{{Line: 2, EmailAddress: "alice@example.com", UserName: "alice",
+				RefreshToken: "1//0gRt-src", DestRefreshToken: "M.R3_dst"}},
+		},
+		{
 			name: "PasswordsKeptExactly",
 			data: "EmailAddress,UserName,Password,DestinationUserName,DestinationPassword\n" +
 				`alice@example.com,alice,"  a, ""quoted"" pw  ",dest,"  x""y, "` + "\n" +
@@ -152,7 +160,7 @@ type problem struct {
 
 func TestParseProblems(t *testing.T) {
 	t.Parallel()
-	accepted := "accepted columns: EmailAddress, UserName, Password, UserRoot, DestinationUserName, DestinationPassword"
+	accepted := "accepted columns: EmailAddress, UserName, Password, UserRoot, DestinationUserName, DestinationPassword, RefreshToken, DestinationRefreshToken"
 	tests := []struct {
 		name string
 		data string

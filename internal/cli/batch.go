@@ -16,6 +16,7 @@ import (
 	"github.com/imapmigrate/imapmigrate/internal/apiclient"
 	"github.com/imapmigrate/imapmigrate/internal/mailsync"
 	"github.com/imapmigrate/imapmigrate/internal/service"
+	"github.com/imapmigrate/imapmigrate/internal/size"
 )
 
 const batchHelp = `Manage migration batches, the way Exchange Online's IMAP migration does.
@@ -48,6 +49,9 @@ func newBatchCmd(stdout, stderr io.Writer) *cobra.Command {
 		newBatchUsersCmd(rf, stdout, stderr),
 		newBatchReportCmd(rf, stdout, stderr),
 		newBatchRemoveCmd(rf, stdout, stderr),
+		newBatchCompleteCmd(rf, stdout, stderr), newBatchVerifyCmd(rf, stdout, stderr), newBatchGradesCmd(rf, stdout, stderr), newBatchDNSCmd(rf, stdout, stderr),
+		newBatchValidateCmd(rf, stdout, stderr),
+		newBatchWelcomeCmd(rf, stdout, stderr), newBatchNotificationsCmd(rf, stdout, stderr),
 	)
 	for _, a := range batchActions {
 		cmd.AddCommand(newBatchActionCmd(rf, stdout, stderr, a.use, a.short, a.long, a.call))
@@ -66,9 +70,6 @@ var batchActions = []struct {
 	{"stop", "Stop a batch's syncs",
 		"Stop every running and queued sync of the batch. Mail already copied stays\nat the destination; start the batch again to go on.",
 		(*apiclient.Client).StopBatch},
-	{"complete", "Run the last sync and finish a batch",
-		"Run a last incremental sync of every mailbox, then mark the batch\nCompleted: no more syncs after that. Switch the MX records to the\ndestination first, so that no mail arrives at the source afterwards.",
-		(*apiclient.Client).CompleteBatch},
 	{"sync-now", "Run an incremental sync now",
 		"Run an incremental sync of every synced mailbox of the batch now, instead\nof waiting for the next one (every 24 hours by default). Blocked mailboxes\n(destination over quota) are tried again too.",
 		(*apiclient.Client).SyncNow},
@@ -112,8 +113,12 @@ the file is right. Passwords are stored encrypted and never shown.
 without creating it. --start starts the batch at once.
 
 Dates are local time unless they carry a zone: --received-after takes
-2024-01-31 or RFC 3339, --complete-after takes "2026-12-01 18:00" or
-RFC 3339.`
+2024-01-31 or RFC 3339; --start-after and --complete-after take
+"2026-12-01 18:00" or RFC 3339, in --timezone when given (an IANA name
+such as Europe/Paris, which the batch's times are then shown in).
+
+--start-after works as Exchange's: batch start (or --start) before that
+time leaves the batch Scheduled, and the service starts it at the time.`
 
 const batchCreateExample = `  imapmigrate batch create spring --source-endpoint old --dest-endpoint new \
     --csv users.csv --exclude-folder 'Junk*' --notify admin@example.com --start`
@@ -124,7 +129,7 @@ func newBatchCreateCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Command
 		csvPath       string
 		maxSize       string
 		receivedAfter string
-		completeAfter string
+		schedule      scheduleFlags
 		interval      time.Duration
 	)
 	cmd := &cobra.Command{
@@ -146,8 +151,10 @@ func newBatchCreateCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Command
 	f.StringVar(&maxSize, "max-message-size", "35MiB", "skip (and report) larger messages: bytes or with a unit (KiB, MiB, GiB, KB, MB, GB)")
 	f.IntVar(&o.MaxItems, "max-items", mailsync.DefaultMaxItems, "migrate at most the newest N messages of each mailbox")
 	f.StringVar(&receivedAfter, "received-after", "", "leave out messages received before this date (2024-01-31 or RFC 3339)")
-	f.StringVar(&completeAfter, "complete-after", "", `complete the batch at this time once it is synced ("2026-12-01 18:00" or RFC 3339)`)
+	f.BoolVar(&o.DisarmReadReceipts, "disarm-read-receipts", false, "add $MDNSent to copied messages that ask for a read receipt, so that the destination's mail programs do not offer one again (Office 365)")
+	schedule.register(f)
 	f.StringSliceVar(&o.NotificationEmails, "notify", nil, "addresses to send the batch's reports to (comma-separated)")
+	f.StringArrayVar(&o.ExpectMX, "expect-mx", nil, "the destination's MX host, for batch dns and complete --after-mx-switch (repeatable; *.SUFFIX for any host under SUFFIX)")
 	f.DurationVar(&interval, "incremental-interval", 24*time.Hour, "time between incremental syncs")
 	cmd.RunE = rf.run(stdout, stderr, func(ctx context.Context, rc *remote, args []string) error {
 		spec.Name = args[0]
@@ -155,7 +162,7 @@ func newBatchCreateCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Command
 			return exitf(ExitUsage, "--source-endpoint and --dest-endpoint are required (see imapmigrate endpoint list)")
 		}
 		var err error
-		if o.MaxMessageSize, err = parseSize(maxSize); err != nil || o.MaxMessageSize == 0 {
+		if o.MaxMessageSize, err = size.Parse(maxSize); err != nil || o.MaxMessageSize == 0 {
 			return exitf(ExitUsage, "--max-message-size %q: want a size above 0, such as 35MiB", maxSize)
 		}
 		if o.MaxItems < 1 {
@@ -168,8 +175,8 @@ func newBatchCreateCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Command
 		if o.ReceivedAfter, err = parseWhen(receivedAfter, "2006-01-02"); err != nil {
 			return exitf(ExitUsage, "--received-after: %w", err)
 		}
-		if o.CompleteAfter, err = parseWhen(completeAfter, "2006-01-02 15:04"); err != nil {
-			return exitf(ExitUsage, "--complete-after: %w", err)
+		if err := schedule.apply(o); err != nil {
+			return err
 		}
 		if spec.CSV, err = readCSV(csvPath); err != nil {
 			return err
@@ -343,9 +350,15 @@ func printBatch(w io.Writer, b *service.Batch) {
 	}
 	line("Last sync", "%s", formatTime(b.LastSync))
 	line("Next sync", "%s", formatTime(b.NextSync))
+	if b.Stale && b.StaleSince != nil {
+		line("Stale", "synced with no action for %d days: complete it or remove it", staleDays(*b.StaleSince))
+	}
+	if c := b.Cutover; c != nil {
+		line("Completes after", "the MX switch to %s: %s", clean(strings.Join(c.ExpectMX, ", ")), clean(c.Status))
+	}
 	line("Users", "%d (%s)", t.Users, byState(t.UsersByState))
 	line("Items", "%d synced, %d skipped, %d failed", t.ItemsSynced, t.ItemsSkipped, t.ItemsFailed)
-	line("Size", "%s", formatBytes(t.Bytes))
+	line("Size", "%s", size.Format(t.Bytes))
 	if t.ItemsToCopy > 0 {
 		line("This pass", "%d of %d messages copied", t.ItemsCopied, t.ItemsToCopy)
 	}
@@ -354,11 +367,16 @@ func printBatch(w io.Writer, b *service.Batch) {
 	fmt.Fprintln(tw, "Options:")
 	line("  Include folders", "%s", orDash(strings.Join(o.IncludeFolders, ", ")))
 	line("  Exclude folders", "%s", orDash(strings.Join(o.ExcludeFolders, ", ")))
-	line("  Max message size", "%s", formatBytes(o.MaxMessageSize))
+	line("  Max message size", "%s", size.Format(o.MaxMessageSize))
 	line("  Max items", "%d", o.MaxItems)
 	line("  Received after", "%s", formatTime(o.ReceivedAfter))
-	line("  Complete after", "%s", formatTime(o.CompleteAfter))
+	if o.DisarmReadReceipts {
+		line("  Read receipts", "%s", "disarmed ($MDNSent added)")
+	}
+	line("  Start after", "%s", formatIn(o.StartAfter, o))
+	line("  Complete after", "%s", formatIn(o.CompleteAfter, o))
 	line("  Notify", "%s", orDash(strings.Join(o.NotificationEmails, ", ")))
+	line("  Expect MX", "%s", orDash(strings.Join(o.ExpectMX, ", ")))
 	line("  Incremental syncs", "every %s", time.Duration(o.IncrementalIntervalSeconds)*time.Second)
 	tw.Flush()
 }
@@ -386,7 +404,11 @@ func newBatchListCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Command {
 		fmt.Fprintln(tw, "NAME\tSTATE\tUSERS\tSYNCED\tFAILED\tBLOCKED\tITEMS\tSKIPPED\tLAST SYNC\tNEXT SYNC")
 		for _, b := range bs {
 			t := b.Totals
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", clean(b.Name), clean(b.State), t.Users, syncedUsers(t),
+			state := clean(b.State)
+			if b.Stale {
+				state += " (stale)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", clean(b.Name), state, t.Users, syncedUsers(t),
 				t.UsersByState[service.UserFailed], t.UsersByState[service.UserBlocked], t.ItemsSynced, t.ItemsSkipped,
 				formatTime(b.LastSync), formatTime(b.NextSync))
 		}
@@ -414,7 +436,7 @@ func newBatchUsersCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Command 
 		fmt.Fprintln(tw, "EMAIL\tSTATUS\tSYNCED\tSKIPPED\tFAILED\tBYTES\tLAST SYNC\tERROR")
 		for _, u := range us {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", clean(u.EmailAddress), clean(u.Status), u.ItemsSynced, u.ItemsSkipped,
-				u.ItemsFailed, formatBytes(u.Bytes), formatTime(u.LastSync), truncate(orDash(u.LastError), 60))
+				u.ItemsFailed, size.Format(u.Bytes), formatTime(u.LastSync), truncate(orDash(u.LastError), 60))
 		}
 		return tw.Flush()
 	})
@@ -422,24 +444,41 @@ func newBatchUsersCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Command 
 }
 
 func newBatchReportCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Command {
-	var format, output string
+	var format, output, html string
 	cmd := &cobra.Command{
 		Use:   "report NAME",
-		Short: "Write a batch's report (CSV or JSON)",
+		Short: "Write a batch's report (CSV, JSON or HTML)",
 		Long: "Write the report of every user of the batch: per user its figures, per\n" +
 			"folder the source and destination counts, and every skipped or failed\n" +
 			"message. The CSV form has one row per record, told apart by the Record\n" +
-			"column (user, folder, skipped, failed); it opens safely in a spreadsheet.",
+			"column (user, folder, skipped, failed); it opens safely in a spreadsheet.\n\n" +
+			"--html FILE writes one self-contained page to send to a customer: the\n" +
+			"batch's summary, charts of its progress over time, the users, their\n" +
+			"folders and the skipped and failed items. It holds no script and loads\n" +
+			"nothing, so it opens offline and in a mail program.",
 		Args: cobra.ExactArgs(1),
 	}
-	cmd.Flags().StringVar(&format, "format", "csv", "csv or json (--json also chooses json)")
+	cmd.Flags().StringVar(&format, "format", "csv", "csv, json or html (--json also chooses json)")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of standard output")
+	cmd.Flags().StringVar(&html, "html", "", "write the HTML report to this file (--format html --output FILE)")
 	cmd.RunE = rf.run(stdout, stderr, func(ctx context.Context, rc *remote, args []string) error {
 		if rc.json && !cmd.Flags().Changed("format") {
 			format = "json"
 		}
+		if html != "" {
+			if (cmd.Flags().Changed("format") && format != "html") || (output != "" && output != html) {
+				return exitf(ExitUsage, "--html FILE is --format html --output FILE: give one or the other")
+			}
+			format, output = "html", html
+		}
 		var data []byte
 		switch format {
+		case "html":
+			b, err := rc.ReportHTML(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			data = b
 		case "csv":
 			b, err := rc.ReportCSV(ctx, args[0])
 			if err != nil {
@@ -455,7 +494,7 @@ func newBatchReportCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Command
 				return err
 			}
 		default:
-			return exitf(ExitUsage, "--format %q: want csv or json", format)
+			return exitf(ExitUsage, "--format %q: want csv, json or html", format)
 		}
 		if output == "" {
 			_, err := stdout.Write(data)

@@ -35,6 +35,8 @@ func newEndpointCmd(stdout, stderr io.Writer) *cobra.Command {
 	rf.register(cmd)
 	cmd.AddCommand(
 		newEndpointAddCmd(rf, stdout, stderr),
+		newEndpointSetCmd(rf, stdout, stderr),
+		newEndpointShowCmd(rf, stdout, stderr),
 		newEndpointTestCmd(rf, stdout, stderr),
 		newEndpointListCmd(rf, stdout, stderr),
 		newEndpointRemoveCmd(rf, stdout, stderr),
@@ -57,6 +59,26 @@ expects it:
 The admin password is read from --admin-password-file or from
 IMAPMIGRATE_ADMIN_PASSWORD, never from the command line.
 
+--profile names the kind of server (gmail, office365, exchange, dovecot,
+...; see imapmigrate sync --help): its defaults fill what is not given,
+the server of a hosted service included, and bring its connection figures,
+its largest message and its folder rules. endpoint show prints what is in
+effect.
+
+--oauth logs every user in with an OAuth 2.0 token (SASL OAUTHBEARER or
+XOAUTH2) instead of a password:
+  microsoft  Office 365 app-only: --tenant, --client-id, and
+             --client-secret-file (or IMAPMIGRATE_OAUTH_CLIENT_SECRET), or
+             a certificate: --cert-file with its --key-file. One token
+             serves every mailbox.
+  google     Google Workspace: the service account's JSON key as
+             --key-file (domain-wide delegation); one token per mailbox.
+  refresh    consumer accounts: --client-id (and the client's secret, if
+             it has one); each user's refresh token comes from the CSV's
+             RefreshToken (source) or DestinationRefreshToken column.
+--token-url replaces the token endpoint (sovereign clouds). The secrets
+are stored encrypted and never shown again.
+
 --max-concurrent-migrations caps the mailboxes migrated through this
 server at once across all workers, and --max-concurrent-incremental-syncs
 the incremental syncs among them, as Exchange Online's migration endpoints
@@ -64,13 +86,12 @@ do; lower them for a server that throttles.`
 
 const endpointAddExample = `  imapmigrate endpoint add old --host imap.old.example.com
   IMAPMIGRATE_ADMIN_PASSWORD=... imapmigrate endpoint add new --host imap.new.example.com \
-    --credentials admin --admin-format dovecot --admin-user migrator`
+    --credentials admin --admin-format dovecot --admin-user migrator
+  imapmigrate endpoint add o365 --profile office365 --oauth microsoft \
+    --tenant contoso.onmicrosoft.com --client-id 6f1c... --client-secret-file app.secret`
 
 func newEndpointAddCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Command {
-	var (
-		ep     service.Endpoint
-		pwFile string
-	)
+	var ef endpointFlags
 	cmd := &cobra.Command{
 		Use:     "add NAME",
 		Short:   "Add an IMAP server",
@@ -78,39 +99,35 @@ func newEndpointAddCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Command
 		Example: endpointAddExample,
 		Args:    cobra.ExactArgs(1),
 	}
-	f := cmd.Flags()
-	f.StringVar(&ep.Host, "host", "", "server host name (required)")
-	f.IntVar(&ep.Port, "port", 993, "server port")
-	f.StringVar(&ep.Security, "security", "tls", "tls (implicit TLS), starttls or none")
-	f.StringVar(&ep.AuthMechanism, "auth-mechanism", "auto", "auto (SASL PLAIN when offered, else LOGIN), plain or login")
-	f.StringVar(&ep.Credentials, "credentials", "per_user", "per_user (logins from the CSV file) or admin")
-	f.StringVar(&ep.AdminFormat, "admin-format", "", "how the admin logs in for a user: authzid, dovecot, exchange or template")
-	f.StringVar(&ep.AdminTemplate, "admin-template", "", `login name for --admin-format template, e.g. "{user}*{admin}"`)
-	f.StringVar(&ep.AdminUser, "admin-user", "", "admin login name")
-	f.StringVar(&ep.AdminDomain, "admin-domain", "", "Windows domain of an exchange admin login")
-	f.StringVar(&pwFile, "admin-password-file", "", "file holding the admin password (or env IMAPMIGRATE_ADMIN_PASSWORD)")
-	f.StringVar(&ep.CAFile, "ca-file", "", "PEM file of certificate authorities to trust (private CA, self-signed), as a path on the server")
-	f.BoolVar(&ep.InsecureSkipVerify, "insecure-skip-verify", false, "do not verify the server's certificate (unsafe)")
-	f.StringVar(&ep.CertSHA256, "cert-sha256", "", "trust only the server certificate with this SHA-256 fingerprint, as openssl x509 -fingerprint -sha256 prints it (self-signed; the safe alternative to --insecure-skip-verify)")
-	f.IntVar(&ep.MaxConcurrentMigrations, "max-concurrent-migrations", 20, "mailboxes migrated through this server at once")
-	f.IntVar(&ep.MaxConcurrentIncrementalSyncs, "max-concurrent-incremental-syncs", 10, "incremental syncs among them")
+	ef.register(cmd)
 	cmd.RunE = rf.run(stdout, stderr, func(ctx context.Context, rc *remote, args []string) error {
-		pw, err := passwordFrom("admin-password-file", pwFile, "IMAPMIGRATE_ADMIN_PASSWORD")
+		// Without a profile, the defaults endpoint add always had; with
+		// one, what is not given is the profile's.
+		base := service.Endpoint{Port: 993, Security: "tls", AuthMechanism: "auto", Credentials: service.CredentialsPerUser,
+			MaxConcurrentMigrations: 20, MaxConcurrentIncrementalSyncs: 10}
+		if cmd.Flags().Changed("profile") {
+			base = service.Endpoint{}
+		}
+		base.Name = args[0]
+		spec, err := ef.spec(cmd, base)
 		if err != nil {
 			return exitf(ExitUsage, "%w", err)
 		}
-		ep.Name = args[0]
-		if ep.InsecureSkipVerify {
-			fmt.Fprintf(stderr, "warning: the certificate of endpoint %q will not be verified: anyone on the path can read the passwords and the mail\n", ep.Name)
+		if spec.InsecureSkipVerify {
+			fmt.Fprintf(stderr, "warning: the certificate of endpoint %q will not be verified: anyone on the path can read the passwords and the mail\n", spec.Name)
 		}
-		added, err := rc.AddEndpoint(ctx, service.EndpointSpec{Endpoint: ep, AdminPassword: pw})
+		added, err := rc.AddEndpoint(ctx, spec)
 		if err != nil {
 			return err
 		}
 		if rc.json {
 			return rc.printJSON(added)
 		}
-		fmt.Fprintf(stdout, "endpoint %q added: %s:%d %s, credentials %s\n", added.Name, added.Host, added.Port, added.Security, added.Credentials)
+		host, port, sec := added.Host, added.Port, added.Security
+		if eff := added.Effective; eff != nil {
+			host, port, sec = eff.Host, eff.Port, eff.Security
+		}
+		fmt.Fprintf(stdout, "endpoint %q added: %s:%d %s, credentials %s\n", added.Name, host, port, sec, added.Credentials)
 		fmt.Fprintf(stdout, "check it with: imapmigrate endpoint test %s\n", added.Name)
 		return nil
 	})
@@ -228,6 +245,17 @@ func newEndpointListCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Comman
 		// source / as a destination: lower while the server throttles.
 		fmt.Fprintln(tw, "NAME\tHOST\tPORT\tSECURITY\tAUTH\tCREDENTIALS\tADMIN\tMAX MIGRATIONS\tMAX INCREMENTAL\tCONNECTIONS (SRC/DST)")
 		for _, ep := range eps {
+			if eff := ep.Effective; eff != nil {
+				// What is in effect, the profile's defaults included.
+				ep.Host, ep.Port, ep.Security = eff.Host, eff.Port, eff.Security
+				ep.MaxConcurrentMigrations, ep.MaxConcurrentIncrementalSyncs = eff.MaxConcurrentMigrations, eff.MaxConcurrentIncrementalSyncs
+				if ep.Credentials == service.CredentialsAdmin {
+					ep.AdminFormat = eff.AdminFormat
+				}
+			}
+			if ep.OAuth != nil {
+				ep.Credentials += " (" + string(ep.OAuth.Provider) + ")"
+			}
 			sec := ep.Security
 			switch {
 			case ep.InsecureSkipVerify:

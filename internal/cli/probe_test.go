@@ -15,7 +15,9 @@ import (
 
 	"github.com/imapmigrate/imapmigrate/internal/folder"
 	"github.com/imapmigrate/imapmigrate/internal/imapconn"
+	"github.com/imapmigrate/imapmigrate/internal/probe"
 	"github.com/imapmigrate/imapmigrate/internal/provider"
+	"github.com/imapmigrate/imapmigrate/internal/size"
 	"github.com/imapmigrate/imapmigrate/internal/testserver"
 )
 
@@ -119,56 +121,6 @@ func TestProfileFlags(t *testing.T) {
 	}
 }
 
-func TestEstimateCopy(t *testing.T) {
-	gmail, _ := provider.Lookup("gmail")
-	generic, _ := provider.Lookup("generic")
-	src := &sideProbe{
-		Folders: []folderStat{
-			{Name: "INBOX", Messages: 10, Bytes: 6e9},
-			{Name: "[Gmail]/All Mail", Messages: 30, Bytes: 9e9, Skip: "virtual"},
-			{Name: "Broken", Messages: 2, Bytes: 100, Error: "NO it broke"},
-			{Name: "Work", Messages: 5, Bytes: 1e9},
-		},
-		ReadRate: &readRate{BytesPerSecond: 1e6},
-	}
-	dstQuota := func(limitKiB, usedKiB int64) *sideProbe {
-		return &sideProbe{Quota: []probeQuota{{Root: "User quota", Resource: "STORAGE", Usage: usedKiB, Limit: limitKiB}}}
-	}
-	tests := []struct {
-		name         string
-		dst          *sideProbe
-		srcP, dstP   provider.Profile
-		conns        int
-		wantSeconds  float64
-		wantPasses   int
-		wantWarnings []string
-	}{
-		{name: "NoBudget", srcP: generic, dstP: generic, conns: 4, wantSeconds: 7e9 / 4e6, wantPasses: 1},
-		{name: "GmailSource", srcP: gmail, dstP: generic, conns: 2, wantSeconds: 7e9 / 2e6, wantPasses: 3,
-			wantWarnings: []string{"needs 3 days", "gmail reads 2.3 GiB a day"}},
-		{name: "GmailDestination", srcP: generic, dstP: gmail, conns: 1, wantSeconds: 7e9 / 1e6, wantPasses: 14,
-			wantWarnings: []string{"needs 14 days", "gmail takes 476.8 MiB a day"}},
-		{name: "QuotaTooSmall", dst: dstQuota(5e6, 1e6), srcP: generic, dstP: generic, conns: 4, wantSeconds: 7e9 / 4e6, wantPasses: 1,
-			wantWarnings: []string{`quota "User quota" leaves 3.8 GiB free, but the folders to copy hold 6.5 GiB`}},
-		{name: "QuotaLargeEnough", dst: dstQuota(1e8, 0), srcP: generic, dstP: generic, conns: 4, wantSeconds: 7e9 / 4e6, wantPasses: 1},
-	}
-	for _, tt := range tests {
-		e := estimateCopy(src, tt.dst, tt.conns, tt.srcP, tt.dstP)
-		if e.Folders != 2 || e.Messages != 15 || e.Bytes != 7e9 || e.Seconds != tt.wantSeconds || e.DailyPasses != tt.wantPasses {
-			t.Errorf("%s: estimate %+v; want 2 folders, 15 messages, 7e9 bytes, %v s, %d passes", tt.name, e, tt.wantSeconds, tt.wantPasses)
-		}
-		all := strings.Join(e.Warnings, "\n")
-		if len(e.Warnings) != min(len(tt.wantWarnings), 1) {
-			t.Errorf("%s: warnings %q; want %d", tt.name, e.Warnings, min(len(tt.wantWarnings), 1))
-		}
-		for _, w := range tt.wantWarnings {
-			if !strings.Contains(all, w) {
-				t.Errorf("%s: warnings %q; want %q", tt.name, all, w)
-			}
-		}
-	}
-}
-
 // probeBundle is a source mailbox on a Courier-style Dovecot (INBOX.
 // prefix, "." separator) and an empty destination Dovecot that refuses a
 // fourth connection, with the flags that name both.
@@ -230,8 +182,8 @@ func (pb *probeBundle) run(cmd string, extra ...string) (code int, stdout, stder
 }
 
 // corpusFolders adds up the corpus by display path.
-func (pb *probeBundle) corpusFolders() map[string]folderStat {
-	out := map[string]folderStat{}
+func (pb *probeBundle) corpusFolders() map[string]probe.Folder {
+	out := map[string]probe.Folder{}
 	for _, m := range pb.corpus {
 		fs := out[m.Folder]
 		fs.Messages++
@@ -261,7 +213,7 @@ func TestProbeCommand(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("probe exit %d; stderr %s", code, errOut)
 	}
-	var rep probeReport
+	var rep probe.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("probe --json: %v\n%s", err, out)
 	}
@@ -272,7 +224,7 @@ func TestProbeCommand(t *testing.T) {
 	t.Run("SourceFigures", func(t *testing.T) {
 		s := rep.Source
 		want := pb.corpusFolders()
-		got := map[string]folderStat{}
+		got := map[string]probe.Folder{}
 		for _, fs := range s.Folders {
 			got[fs.Name] = fs
 		}
@@ -292,7 +244,7 @@ func TestProbeCommand(t *testing.T) {
 			t.Errorf("source totals: %d folders, %d messages, %d bytes by %s; want 6, %d, %d by STATUS SIZE",
 				s.FolderCount, s.Messages, s.Bytes, s.SizeMethod, len(pb.corpus), total)
 		}
-		if len(s.Namespaces) == 0 || s.Namespaces[0] != (probeNamespace{Kind: "personal", Prefix: "INBOX.", Separator: "."}) {
+		if len(s.Namespaces) == 0 || s.Namespaces[0] != (probe.Namespace{Kind: "personal", Prefix: "INBOX.", Separator: "."}) {
 			t.Errorf("source namespaces %+v; want personal INBOX. with .", s.Namespaces)
 		}
 		if s.Profile != "dovecot" || s.User != probeUser || s.Server != pb.src.Addr {
@@ -304,7 +256,7 @@ func TestProbeCommand(t *testing.T) {
 		want := map[string]bool{"UIDPLUS": true, "CONDSTORE": true, "QRESYNC": true, "SPECIAL-USE": false, "APPENDLIMIT": false,
 			"LITERAL+": true, "COMPRESS=DEFLATE": false, "MOVE": true, "ID": true, "NAMESPACE": true, "STATUS=SIZE": true}
 		for _, side := range []struct {
-			sp    *sideProbe
+			sp    *probe.Side
 			quota bool
 		}{{rep.Source, false}, {rep.Destination, true}} {
 			got := map[string]bool{}
@@ -410,11 +362,11 @@ func TestProbeCommand(t *testing.T) {
 		}
 		for _, want := range []string{
 			fmt.Sprintf("Source %s as %s (profile dovecot)", pb.src.Addr, probeUser),
-			fmt.Sprintf("6 folders, %d messages, %s (FETCH RFC822.SIZE)", len(pb.corpus), formatBytes(rep.Source.Bytes)),
+			fmt.Sprintf("6 folders, %d messages, %s (FETCH RFC822.SIZE)", len(pb.corpus), size.Format(rep.Source.Bytes)),
 			`Namespace personal: prefix "INBOX.", separator "."`,
 			"Quota \"User quota\": STORAGE 0 B used of 48.8 MiB",
 			"Files (imported)",
-			fmt.Sprintf("Estimate: 6 folders, %d messages, %s to copy", len(pb.corpus), formatBytes(rep.Source.Bytes)),
+			fmt.Sprintf("Estimate: 6 folders, %d messages, %s to copy", len(pb.corpus), size.Format(rep.Source.Bytes)),
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("probe output lacks %q:\n%s", want, out)
@@ -435,7 +387,7 @@ func TestProbeCommand(t *testing.T) {
 		if code != ExitOK {
 			t.Fatalf("probe exit %d; stderr %s", code, errOut)
 		}
-		var exact probeReport
+		var exact probe.Report
 		if err := json.Unmarshal([]byte(out), &exact); err != nil {
 			t.Fatal(err)
 		}

@@ -129,6 +129,11 @@ func printReport(w io.Writer, rep *mailsync.Report) {
 		fmt.Fprintf(w, "Copied %d messages (%.1f MB) in %.1fs: %.0f msgs/s, %.1f MB/s. Already present %d, flags updated %d, skipped %s, failed %d, deleted at the source (kept at the destination) %d.\n",
 			t.Copied, float64(t.Bytes)/1e6, t.DurationSeconds, t.MessagesPerSec, t.MBPerSec, t.Present, t.FlagsUpdated, skippedText(t.Skipped), t.Failed, t.DeletedAtSource)
 	}
+	for _, line := range []string{rep.BudgetText(), rep.ReadReceiptsText()} {
+		if line != "" {
+			fmt.Fprintf(w, "%s.\n", strings.ToUpper(line[:1])+line[1:])
+		}
+	}
 	if n := t.Skipped[mailsync.ReasonOverMaxItems]; n > 0 {
 		fmt.Fprintf(w, "%d older messages were left at the source: over --max-items.\n", n)
 	}

@@ -232,20 +232,6 @@ func formatTime(t *time.Time) string {
 	return t.Local().Format("2006-01-02 15:04")
 }
 
-// formatBytes gives n in binary units, as --max-message-size takes them.
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n)/unit, 0
-	for v >= unit && i < 3 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %s", v, []string{"KiB", "MiB", "GiB", "TiB"}[i])
-}
-
 // readCSV reads a batch CSV file for the server, which checks it.
 func readCSV(path string) (string, error) {
 	if path == "" {

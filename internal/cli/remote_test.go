@@ -343,7 +343,7 @@ func TestRemoteExitCodes(t *testing.T) {
 		}, ExitUsage, []string{"no password for --user alice"}},
 		{"ReportFormat", func(t *testing.T, rb *remoteBundle) []string {
 			return []string{"batch", "report", "b", "--format", "xlsx"}
-		}, ExitUsage, []string{"want csv or json"}},
+		}, ExitUsage, []string{"want csv, json or html"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -438,18 +438,6 @@ func TestParseWhen(t *testing.T) {
 	}
 	if got, err := parseWhen("", "2006-01-02"); got != nil || err != nil {
 		t.Errorf("parseWhen(\"\") = %v, %v; want nil, nil", got, err)
-	}
-}
-
-func TestFormatBytes(t *testing.T) {
-	tests := []struct {
-		in   int64
-		want string
-	}{{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {35 << 20, "35.0 MiB"}, {3 << 29, "1.5 GiB"}, {5 << 40, "5.0 TiB"}}
-	for _, tc := range tests {
-		if got := formatBytes(tc.in); got != tc.want {
-			t.Errorf("formatBytes(%d) = %q; want %q", tc.in, got, tc.want)
-		}
 	}
 }
 

@@ -133,8 +133,10 @@ func runService(ctx context.Context, stderr io.Writer, configFile string, getenv
 	svc, err := service.New(ctx, service.Config{
 		DB: db, Key: key, Logger: log, Workers: cfg.Workers, Connections: cfg.Connections,
 		JobSlice: cfg.JobSlice.Duration, LeaseTTL: cfg.LeaseTTL.Duration, Poll: cfg.Poll.Duration,
-		BlockedRetry: cfg.BlockedRetry.Duration, Scheduler: serve, NoWork: cfg.Workers == 0, Metrics: service.NewMetrics(reg, db.SQL()),
+		BlockedRetry: cfg.BlockedRetry.Duration, StaleAfter: cfg.StaleAfter.Duration, Scheduler: serve, NoWork: cfg.Workers == 0, Metrics: service.NewMetrics(reg, db.SQL()),
 		SoleProcess: !cfg.IsPostgres(), Trace: cfg.LogLevel == "trace",
+		Mail:        service.Mail{SMTP: cfg.SMTP, ReportCSV: api.WriteReportCSV},
+		DNSResolver: cfg.DNSResolver, DNSCheckInterval: cfg.DNSCheckInterval.Duration,
 	})
 	if err != nil {
 		return exitf(ExitInternal, "%v", err)

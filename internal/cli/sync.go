@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/imapmigrate/imapmigrate/internal/oauth"
 	"github.com/imapmigrate/imapmigrate/internal/provider"
 	"github.com/imapmigrate/imapmigrate/internal/secret"
+	"github.com/imapmigrate/imapmigrate/internal/size"
 	"github.com/imapmigrate/imapmigrate/internal/store"
 )
 
@@ -332,12 +332,12 @@ func (mf *mailboxFlags) options(stderr io.Writer) (mailsync.Options, error) {
 		return opts, err
 	}
 	mf.srcProfile, mf.dstProfile = srcProf, dstProf
-	size, err := parseSize(mf.maxSize)
+	maxSize, err := size.Parse(mf.maxSize)
 	if err != nil {
 		return opts, fmt.Errorf("--max-message-size: %w", err)
 	}
 	if !mf.cmd.Flags().Changed("max-message-size") {
-		size = dstProf.MaxMessageSize
+		maxSize = dstProf.MaxMessageSize
 	}
 	if mf.maxItems < 0 {
 		return opts, errors.New("--max-items must be 0 or more")
@@ -356,7 +356,7 @@ func (mf *mailboxFlags) options(stderr io.Writer) (mailsync.Options, error) {
 	return mailsync.Options{
 		Source: srcCfg, Dest: dstCfg,
 		Folders:        provider.FolderRules(srcProf, dstProf, folder.Rules{Include: mf.include, Exclude: mf.exclude}),
-		MaxMessageSize: size, MaxItems: mf.maxItems, Logger: log,
+		MaxMessageSize: maxSize, MaxItems: mf.maxItems, Logger: log,
 	}, nil
 }
 
@@ -382,6 +382,8 @@ func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
 		report    string
 		cpuProf   string
 		memProf   string
+		maxBytes  string
+		disarm    bool
 	)
 	cmd := &cobra.Command{
 		Use:     "sync",
@@ -396,12 +398,22 @@ func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.IntVar(&conns, "connections", mailsync.DefaultConnections, "parallel connections per side (default: the smaller of the two profiles' figures, 4 for most)")
 	f.BoolVar(&dryRun, "dry-run", false, "print the plan (folder mapping, counts, sizes) and change nothing")
 	f.StringVar(&report, "report", "", "write the report as JSON to this file")
+	f.StringVar(&maxBytes, "max-bytes", "", "copy at most this many bytes in this run, newest first, and leave the rest for the next run: bytes or with a unit (KiB, MiB, GiB, KB, MB, GB); 0 = no cap (default: the profiles' daily budget, the lower of the source's download and the destination's upload, e.g. 500MB into Gmail)")
+	f.BoolVar(&disarm, "disarm-read-receipts", false, "add the keyword $MDNSent to copied messages that ask for a read receipt (Disposition-Notification-To), so that the destination's mail programs do not offer to send one again (Office 365); the bytes are unchanged")
 	f.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile (pprof) to this file")
 	f.StringVar(&memProf, "memprofile", "", "write a heap profile (pprof) to this file at the end of the copy")
 	f.MarkHidden("cpuprofile")
 	f.MarkHidden("memprofile")
 
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if os.Getenv("GOMAXPROCS") == "" {
+			// One mailbox is I/O-bound: its goroutines mostly hand messages
+			// to one another. On one P those hand-offs stay on one thread;
+			// with more, each wakes another thread, and idle ones spin. On
+			// the benchmark (BENCHMARKS.md) this cut imapmigrate's CPU per
+			// message by a quarter and left more CPU to the servers.
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+		}
 		opts, err := mf.options(stderr)
 		if err != nil {
 			return exitf(ExitUsage, "%w", err)
@@ -412,6 +424,10 @@ func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
 		if !cmd.Flags().Changed("connections") {
 			conns = provider.Connections(mf.srcProfile, mf.dstProfile)
 		}
+		if opts.MaxBytes, err = runBudget(maxBytes, mf.srcProfile, mf.dstProfile); err != nil {
+			return exitf(ExitUsage, "--max-bytes: %w", err)
+		}
+		opts.DisarmReadReceipts = disarm
 		if statePath == "" {
 			if statePath, err = defaultStatePath(opts.Source, opts.Dest); err != nil {
 				return exitf(ExitUsage, "--state: %w", err)
@@ -428,14 +444,6 @@ func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
 			return exitf(ExitUsage, "%w", err)
 		}
 		defer stopProfiles()
-		if os.Getenv("GOMAXPROCS") == "" {
-			// One mailbox is I/O-bound: its goroutines mostly hand messages
-			// to one another. On one P those hand-offs stay on one thread;
-			// with more, each wakes another thread, and idle ones spin. On
-			// the benchmark (BENCHMARKS.md) this cut imapmigrate's CPU per
-			// message by a quarter and left more CPU to the servers.
-			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-		}
 		prog := newProgress(stderr)
 		opts.State, opts.Connections, opts.DryRun, opts.Progress = db, conns, dryRun, prog.update
 		rep, err := mailsync.Sync(cmd.Context(), opts)
@@ -455,6 +463,22 @@ func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+// runBudget is the cap on one run's bytes: --max-bytes when given, else
+// the lower of the source profile's daily download budget and the
+// destination profile's daily upload budget (0 when neither has one). A
+// one-shot run does not know what else the account moved today, so the
+// whole daily budget is its cap; a run the next day goes on.
+func runBudget(flag string, src, dst provider.Profile) (int64, error) {
+	if flag != "" {
+		return size.Parse(flag)
+	}
+	budget := src.DailyDownload
+	if dst.DailyUpload > 0 && (budget == 0 || dst.DailyUpload < budget) {
+		budget = dst.DailyUpload
+	}
+	return budget, nil
 }
 
 // startProfiles starts CPU profiling and returns a function that stops it
@@ -571,24 +595,3 @@ func defaultStatePath(src, dst imapconn.Config) (string, error) {
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9@._+-]`)
-
-// parseSize reads "36700160", "35MiB", "35MB", "512KiB", "1.5GiB".
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		mult   float64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
-	mult := 1.0
-	for _, u := range units {
-		if strings.HasSuffix(strings.ToUpper(s), strings.ToUpper(u.suffix)) {
-			s, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.mult
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("%q is not a size (want bytes, or a number with KiB, MiB, GiB, KB, MB or GB)", s)
-	}
-	return int64(v * mult), nil
-}

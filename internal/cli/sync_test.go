@@ -13,33 +13,6 @@ import (
 	"github.com/imapmigrate/imapmigrate/internal/imapconn"
 )
 
-func TestParseSize(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"36700160", 36700160, true},
-		{"35MiB", 35 << 20, true},
-		{"35 MiB", 35 << 20, true},
-		{"35mib", 35 << 20, true},
-		{"10MB", 10e6, true},
-		{"512KiB", 512 << 10, true},
-		{"1.5GiB", 3 << 29, true},
-		{"0", 0, true},
-		{"", 0, false},
-		{"lots", 0, false},
-		{"-1", 0, false},
-		{"12XB", 0, false},
-	}
-	for _, tc := range tests {
-		got, err := parseSize(tc.in)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d, ok=%v", tc.in, got, err, tc.want, tc.ok)
-		}
-	}
-}
-
 // TestSyncHelpNamesTheContract checks that the flags other tools call stay
 // in the help (and so in the command).
 func TestSyncHelpNamesTheContract(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imapmigrate/imapmigrate/internal/service"
+	"github.com/imapmigrate/imapmigrate/internal/size"
 )
 
 const userHelp = `Look at one migration user (one mailbox of a batch).
@@ -67,7 +68,7 @@ func printUser(w io.Writer, u *service.User) {
 		line("User root", "%s", clean(u.UserRoot))
 	}
 	line("Items", "%d synced, %d skipped, %d failed", u.ItemsSynced, u.ItemsSkipped, u.ItemsFailed)
-	line("Size", "%s", formatBytes(u.Bytes))
+	line("Size", "%s", size.Format(u.Bytes))
 	if u.ItemsToCopy > 0 {
 		line("This pass", "%d of %d messages copied", u.ItemsCopied, u.ItemsToCopy)
 	}
@@ -92,10 +93,11 @@ func printUser(w io.Writer, u *service.User) {
 		fmt.Fprintln(tw, "SOURCE FOLDER\tDESTINATION\tSTATUS\tSOURCE\tDEST\tCOPIED\tSKIPPED\tFAILED\tSIZE\tERROR")
 		for _, f := range u.Folders {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%d\t%s\t%s\n", clean(f.Source), orDash(f.Destination), clean(f.Status),
-				f.SourceCount, f.DestCount, f.Copied, clean(skippedText(f.Skipped)), f.Failed, formatBytes(f.Bytes), orDash(f.Error))
+				f.SourceCount, f.DestCount, f.Copied, clean(skippedText(f.Skipped)), f.Failed, size.Format(f.Bytes), orDash(f.Error))
 		}
 		tw.Flush()
 	}
+	printUserVerification(w, u)
 	for _, list := range []struct {
 		title string
 		items []service.Item
@@ -107,7 +109,7 @@ func printUser(w io.Writer, u *service.User) {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "FOLDER\tUID\tDATE\tSIZE\tREASON\tSUBJECT\tDETAIL")
 		for _, it := range list.items {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", clean(it.Folder), it.UID, formatTime(&it.Date), formatBytes(it.Size),
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", clean(it.Folder), it.UID, formatTime(&it.Date), size.Format(it.Size),
 				orDash(it.Reason), truncate(orDash(it.Subject), 50), orDash(it.Detail))
 		}
 		tw.Flush()

@@ -60,6 +60,12 @@ type Config struct {
 	// sync-now try at once): the admin has to raise the quota first, and
 	// trying sooner only costs the server logins. Defaults to 1h.
 	BlockedRetry Duration `toml:"blocked_retry"`
+	// StaleAfter is how long a Synced batch may go without an admin
+	// action (start, sync now, complete, users added...) before the API
+	// and the console flag it as stale: incremental syncs for weeks are
+	// usually a batch someone forgot to complete. Only a flag: the batch
+	// goes on syncing. Defaults to 14 days (336h).
+	StaleAfter Duration `toml:"stale_after"`
 	// LogFormat is "json", "text" or "" (auto: text on a terminal, json
 	// otherwise).
 	LogFormat string `toml:"log_format"`
@@ -67,6 +73,15 @@ type Config struct {
 	// is debug plus the IMAP transcript of every connection, passwords and
 	// SASL payloads replaced by *** and message bodies by their size.
 	LogLevel string `toml:"log_level"`
+	// DNSResolver is the DNS server (HOST, or HOST:PORT; port 53 by
+	// default) that the cut-over checks ask: batch dns, and complete
+	// --after-mx-switch. Empty means the first nameserver of
+	// /etc/resolv.conf. A domain's own name server gives its TTLs as
+	// configured, a caching resolver what is left of them.
+	DNSResolver string `toml:"dns_resolver"`
+	// DNSCheckInterval is how often the scheduler checks the MX records of
+	// a batch waiting to complete after its MX switch. Defaults to 5m.
+	DNSCheckInterval Duration `toml:"dns_check_interval"`
 	// SecretKeyFile holds the key that seals stored passwords. Defaults to
 	// <Data>/secret.key.
 	SecretKeyFile string `toml:"secret_key_file"`
@@ -90,16 +105,18 @@ func Default() Config {
 // filled in once Data is final.
 func defaults(getenv func(string) string) Config {
 	return Config{
-		Data:         DefaultData(getenv),
-		Listen:       "127.0.0.1:8080",
-		Workers:      10,
-		Connections:  4,
-		JobSlice:     Duration{5 * time.Minute},
-		LeaseTTL:     Duration{30 * time.Second},
-		Poll:         Duration{2 * time.Second},
-		BlockedRetry: Duration{time.Hour},
-		LogLevel:     "info",
-		SMTP:         defaultSMTP(),
+		Data:             DefaultData(getenv),
+		Listen:           "127.0.0.1:8080",
+		Workers:          10,
+		Connections:      4,
+		JobSlice:         Duration{5 * time.Minute},
+		LeaseTTL:         Duration{30 * time.Second},
+		Poll:             Duration{2 * time.Second},
+		BlockedRetry:     Duration{time.Hour},
+		StaleAfter:       Duration{14 * 24 * time.Hour},
+		LogLevel:         "info",
+		DNSCheckInterval: Duration{5 * time.Minute},
+		SMTP:             defaultSMTP(),
 	}
 }
 
@@ -136,8 +153,10 @@ func (c *Config) derive() {
 // name), then applies environment overrides found with getenv
 // (IMAPMIGRATE_DATA, IMAPMIGRATE_DATABASE, IMAPMIGRATE_LISTEN,
 // IMAPMIGRATE_WORKERS, IMAPMIGRATE_CONNECTIONS, IMAPMIGRATE_JOB_SLICE,
-// IMAPMIGRATE_LEASE_TTL, IMAPMIGRATE_POLL, IMAPMIGRATE_BLOCKED_RETRY, IMAPMIGRATE_LOG_FORMAT,
-// IMAPMIGRATE_LOG_LEVEL, IMAPMIGRATE_SECRET_KEY_FILE,
+// IMAPMIGRATE_LEASE_TTL, IMAPMIGRATE_POLL, IMAPMIGRATE_BLOCKED_RETRY,
+// IMAPMIGRATE_STALE_AFTER, IMAPMIGRATE_LOG_FORMAT,
+// IMAPMIGRATE_LOG_LEVEL, IMAPMIGRATE_DNS_RESOLVER,
+// IMAPMIGRATE_DNS_CHECK_INTERVAL, IMAPMIGRATE_SECRET_KEY_FILE,
 // IMAPMIGRATE_TOKEN_FILE, and IMAPMIGRATE_SMTP_<KEY> for the [smtp] table:
 // IMAPMIGRATE_SMTP_HOST...), then fills derived defaults (SecretKeyFile,
 // TokenFile from Data) and reads the SMTP password (IMAPMIGRATE_SMTP_PASSWORD,

@@ -34,18 +34,20 @@ func dur(d time.Duration) config.Duration { return config.Duration{Duration: d} 
 // base is what Load gives with HOME=/home/u and nothing else set.
 func base() config.Config {
 	return config.Config{
-		Data:          "/home/u/.local/share/imapmigrate",
-		Listen:        "127.0.0.1:8080",
-		Workers:       10,
-		Connections:   4,
-		JobSlice:      dur(5 * time.Minute),
-		LeaseTTL:      dur(30 * time.Second),
-		Poll:          dur(2 * time.Second),
-		BlockedRetry:  dur(time.Hour),
-		LogLevel:      "info",
-		SecretKeyFile: "/home/u/.local/share/imapmigrate/secret.key",
-		TokenFile:     "/home/u/.local/share/imapmigrate/admin.token",
-		SMTP:          config.SMTP{Security: "starttls", Timeout: dur(30 * time.Second)},
+		Data:             "/home/u/.local/share/imapmigrate",
+		Listen:           "127.0.0.1:8080",
+		Workers:          10,
+		Connections:      4,
+		JobSlice:         dur(5 * time.Minute),
+		LeaseTTL:         dur(30 * time.Second),
+		Poll:             dur(2 * time.Second),
+		BlockedRetry:     dur(time.Hour),
+		StaleAfter:       dur(14 * 24 * time.Hour),
+		DNSCheckInterval: dur(5 * time.Minute),
+		LogLevel:         "info",
+		SecretKeyFile:    "/home/u/.local/share/imapmigrate/secret.key",
+		TokenFile:        "/home/u/.local/share/imapmigrate/admin.token",
+		SMTP:             config.SMTP{Security: "starttls", Timeout: dur(30 * time.Second)},
 	}
 }
 
@@ -59,6 +61,7 @@ job_slice = "10m"
 lease_ttl = 45
 poll = "500ms"
 blocked_retry = "2h"
+stale_after = "720h"
 log_format = "json"
 log_level = "debug"
 
@@ -104,19 +107,21 @@ func TestLoad(t *testing.T) {
 			file: fullFile,
 			want: func(c *config.Config) {
 				*c = config.Config{
-					Data:          "/srv/imapmigrate",
-					Database:      "postgres://mig:pw@db.example.com/mig",
-					Listen:        "0.0.0.0:9090",
-					Workers:       20,
-					Connections:   8,
-					JobSlice:      dur(10 * time.Minute),
-					LeaseTTL:      dur(45 * time.Second),
-					Poll:          dur(500 * time.Millisecond),
-					BlockedRetry:  dur(2 * time.Hour),
-					LogFormat:     "json",
-					LogLevel:      "debug",
-					SecretKeyFile: "/srv/imapmigrate/secret.key",
-					TokenFile:     "/srv/imapmigrate/admin.token",
+					Data:             "/srv/imapmigrate",
+					Database:         "postgres://mig:pw@db.example.com/mig",
+					Listen:           "0.0.0.0:9090",
+					Workers:          20,
+					Connections:      8,
+					JobSlice:         dur(10 * time.Minute),
+					LeaseTTL:         dur(45 * time.Second),
+					Poll:             dur(500 * time.Millisecond),
+					BlockedRetry:     dur(2 * time.Hour),
+					StaleAfter:       dur(720 * time.Hour),
+					DNSCheckInterval: dur(5 * time.Minute),
+					LogFormat:        "json",
+					LogLevel:         "debug",
+					SecretKeyFile:    "/srv/imapmigrate/secret.key",
+					TokenFile:        "/srv/imapmigrate/admin.token",
 					SMTP: config.SMTP{
 						Host: "smtp.example.com", Port: 465, Security: "tls", Username: "migration@example.com",
 						From: "Migration team <migration@example.com>", CAFile: "/etc/ssl/private-ca.pem", Timeout: dur(time.Minute),
@@ -152,6 +157,9 @@ func TestLoad(t *testing.T) {
 				"IMAPMIGRATE_LEASE_TTL":                 "10s",
 				"IMAPMIGRATE_POLL":                      "3",
 				"IMAPMIGRATE_BLOCKED_RETRY":             "30m",
+				"IMAPMIGRATE_STALE_AFTER":               "48h",
+				"IMAPMIGRATE_DNS_RESOLVER":              "127.0.0.53",
+				"IMAPMIGRATE_DNS_CHECK_INTERVAL":        "1m",
 				"IMAPMIGRATE_LOG_FORMAT":                "text",
 				"IMAPMIGRATE_LOG_LEVEL":                 "warn",
 				"IMAPMIGRATE_SECRET_KEY_FILE":           "/k",
@@ -165,19 +173,22 @@ func TestLoad(t *testing.T) {
 			},
 			want: func(c *config.Config) {
 				*c = config.Config{
-					Data:          "/var/lib/imapmigrate",
-					Database:      "postgres://mig:pw@db.example.com/mig", // an empty variable is unset
-					Listen:        "[::1]:8081",
-					Workers:       2,
-					Connections:   1,
-					JobSlice:      dur(time.Hour),
-					LeaseTTL:      dur(10 * time.Second),
-					Poll:          dur(3 * time.Second),
-					BlockedRetry:  dur(30 * time.Minute),
-					LogFormat:     "text",
-					LogLevel:      "warn",
-					SecretKeyFile: "/k",
-					TokenFile:     "/var/lib/imapmigrate/admin.token",
+					Data:             "/var/lib/imapmigrate",
+					Database:         "postgres://mig:pw@db.example.com/mig", // an empty variable is unset
+					Listen:           "[::1]:8081",
+					Workers:          2,
+					Connections:      1,
+					JobSlice:         dur(time.Hour),
+					LeaseTTL:         dur(10 * time.Second),
+					Poll:             dur(3 * time.Second),
+					BlockedRetry:     dur(30 * time.Minute),
+					StaleAfter:       dur(48 * time.Hour),
+					DNSResolver:      "127.0.0.53",
+					DNSCheckInterval: dur(time.Minute),
+					LogFormat:        "text",
+					LogLevel:         "warn",
+					SecretKeyFile:    "/k",
+					TokenFile:        "/var/lib/imapmigrate/admin.token",
 					SMTP: config.SMTP{
 						Host: "127.0.0.1", Port: 2525, Security: "starttls", Username: "migration@example.com", Password: "hunter2",
 						From: "Migration team <migration@example.com>", CAFile: "/etc/ssl/private-ca.pem", // an empty variable is unset

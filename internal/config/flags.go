@@ -27,8 +27,11 @@ var settings = []setting{
 	{"lease_ttl", "how long a dead worker's claim lasts", func(c *Config) any { return &c.LeaseTTL }},
 	{"poll", "scheduler period", func(c *Config) any { return &c.Poll }},
 	{"blocked_retry", "how long a user blocked by a full destination mailbox waits before it is tried again", func(c *Config) any { return &c.BlockedRetry }},
+	{"stale_after", "how long a synced batch may go without an admin action before it is flagged as stale", func(c *Config) any { return &c.StaleAfter }},
 	{"log_format", `"json", "text", or "" for text on a terminal and json otherwise`, func(c *Config) any { return &c.LogFormat }},
 	{"log_level", "trace (debug and the IMAP transcript, passwords redacted), debug, info, warn or error", func(c *Config) any { return &c.LogLevel }},
+	{"dns_resolver", "DNS server (HOST or HOST:PORT) for the cut-over checks (default: the first nameserver of /etc/resolv.conf)", func(c *Config) any { return &c.DNSResolver }},
+	{"dns_check_interval", "how often a batch waiting for its MX switch has its domains checked", func(c *Config) any { return &c.DNSCheckInterval }},
 	{"secret_key_file", "file with the key that encrypts stored passwords (default <data>/secret.key)", func(c *Config) any { return &c.SecretKeyFile }},
 	{"token_file", "file with the admin token (default <data>/admin.token)", func(c *Config) any { return &c.TokenFile }},
 	{"smtp.host", "SMTP server for notifications and welcome letters (none: no mail)", func(c *Config) any { return &c.SMTP.Host }},
@@ -90,8 +93,8 @@ func get(ptr any) string {
 }
 
 // Flags adds a flag for each setting to fs (--data, --database, --listen,
-// --workers, --connections, --job-slice, --lease-ttl, --poll, --blocked-retry, --log-format,
-// --log-level, --secret-key-file, --token-file, --smtp-host, --smtp-port,
+// --workers, --connections, --job-slice, --lease-ttl, --poll, --blocked-retry, --stale-after, --log-format,
+// --log-level, --dns-resolver, --dns-check-interval, --secret-key-file, --token-file, --smtp-host, --smtp-port,
 // --smtp-security, --smtp-username, --smtp-password-file, --smtp-from,
 // --smtp-ca-file, --smtp-insecure-skip-verify, --smtp-timeout; never one for
 // a password) and returns the getenv to hand to Load after fs is parsed:

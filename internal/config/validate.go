@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/url"
 	"time"
+
+	"github.com/imapmigrate/imapmigrate/internal/dnscheck"
 )
 
 // Limits checked by Validate.
@@ -19,10 +21,16 @@ const (
 	// minBlockedRetry keeps a blocked user from logging in to the full
 	// destination over and over.
 	minBlockedRetry = 10 * time.Second
+	// minDNSCheckInterval keeps the cut-over checks from hammering a DNS
+	// server: MX TTLs are an hour or more anyway.
+	minDNSCheckInterval = 10 * time.Second
+	// minStaleAfter keeps a batch that just synced from being called
+	// stale at once.
+	minStaleAfter = time.Hour
 )
 
 // Validate returns every problem (workers >= 1, or 0 with PostgreSQL, connections 1..32,
-// job_slice >= 5s, lease_ttl >= 3s, poll > 0, blocked_retry >= 10s, log format/level known,
+// job_slice >= 5s, lease_ttl >= 3s, poll > 0, blocked_retry >= 10s, stale_after >= 1h, log format/level known,
 // database scheme sqlite-file or postgres, and the [smtp] table when a host
 // is set), so an admin fixes them in one go. Each error starts with the key it is about. Nil means valid.
 func (c Config) Validate() []error {
@@ -63,6 +71,9 @@ func (c Config) Validate() []error {
 	if c.BlockedRetry.Duration < minBlockedRetry {
 		add("blocked_retry", "%s; it must be at least %s", c.BlockedRetry, minBlockedRetry)
 	}
+	if c.StaleAfter.Duration < minStaleAfter {
+		add("stale_after", "%s; it must be at least %s", c.StaleAfter, minStaleAfter)
+	}
 	switch c.LogFormat {
 	case "", "json", "text":
 	default:
@@ -72,6 +83,14 @@ func (c Config) Validate() []error {
 	case "trace", "debug", "info", "warn", "error":
 	default:
 		add("log_level", `%q; want "trace", "debug", "info", "warn" or "error"`, c.LogLevel)
+	}
+	if c.DNSResolver != "" {
+		if _, err := dnscheck.ParseServer(c.DNSResolver); err != nil {
+			add("dns_resolver", "%v", err)
+		}
+	}
+	if c.DNSCheckInterval.Duration < minDNSCheckInterval {
+		add("dns_check_interval", "%s; it must be at least %s", c.DNSCheckInterval, minDNSCheckInterval)
 	}
 	if c.SecretKeyFile == "" {
 		add("secret_key_file", "no path; set it or data")

@@ -22,7 +22,8 @@ func TestValidate(t *testing.T) {
 		{name: "Limits", change: func(c *config.Config) {
 			c.Workers, c.Connections = 1, 32
 			c.JobSlice, c.LeaseTTL, c.Poll = dur(5*time.Second), dur(3*time.Second), dur(time.Millisecond)
-			c.BlockedRetry = dur(10 * time.Second)
+			c.BlockedRetry, c.StaleAfter = dur(10*time.Second), dur(time.Hour)
+			c.DNSResolver, c.DNSCheckInterval = "127.0.0.1:5353", dur(10*time.Second)
 			c.LogFormat, c.LogLevel = "json", "error"
 		}},
 		{name: "WorkersZero", change: func(c *config.Config) { c.Workers = 0 }, want: []string{"workers: 0"}},
@@ -33,6 +34,10 @@ func TestValidate(t *testing.T) {
 		{name: "PollZero", change: func(c *config.Config) { c.Poll = dur(0) }, want: []string{"poll: 0s"}},
 		{name: "PollNegative", change: func(c *config.Config) { c.Poll = dur(-time.Second) }, want: []string{"poll: -1s"}},
 		{name: "BlockedRetryShort", change: func(c *config.Config) { c.BlockedRetry = dur(5 * time.Second) }, want: []string{"blocked_retry: 5s; it must be at least 10s"}},
+		{name: "StaleAfterShort", change: func(c *config.Config) { c.StaleAfter = dur(59 * time.Minute) }, want: []string{"stale_after: 59m0s; it must be at least 1h0m0s"}},
+		{name: "DNSResolverHost", change: func(c *config.Config) { c.DNSResolver = "ns1.example.com" }},
+		{name: "DNSResolverBad", change: func(c *config.Config) { c.DNSResolver = "127.0.0.1:99999" }, want: []string{`dns_resolver: DNS server "127.0.0.1:99999"`}},
+		{name: "DNSCheckIntervalShort", change: func(c *config.Config) { c.DNSCheckInterval = dur(9 * time.Second) }, want: []string{"dns_check_interval: 9s; it must be at least 10s"}},
 		{name: "LogFormat", change: func(c *config.Config) { c.LogFormat = "xml" }, want: []string{`log_format: "xml"`}},
 		{name: "LogLevelTrace", change: func(c *config.Config) { c.LogLevel = "trace" }},
 		{name: "LogLevel", change: func(c *config.Config) { c.LogLevel = "verbose" }, want: []string{`log_level: "verbose"; want "trace", "debug"`}},
@@ -67,7 +72,7 @@ func TestValidate(t *testing.T) {
 			change: func(c *config.Config) {
 				*c = config.Config{Database: "sqlite://x", LogFormat: "yaml", LogLevel: "loud", Poll: dur(-1)}
 			},
-			want: []string{"data:", "database:", "listen:", "workers:", "connections:", "job_slice:", "lease_ttl:", "poll:", "blocked_retry:", "log_format:", "log_level:", "secret_key_file:", "token_file:"},
+			want: []string{"data:", "database:", "listen:", "workers:", "connections:", "job_slice:", "lease_ttl:", "poll:", "blocked_retry:", "stale_after:", "log_format:", "log_level:", "dns_check_interval:", "secret_key_file:", "token_file:"},
 		},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+
+	"github.com/imapmigrate/imapmigrate/internal/size"
 )
 
 // Event is what happened to a batch, for its notification addresses. They
@@ -113,12 +115,12 @@ func (r BatchReport) Message(from mail.Address, to []mail.Address) (Message, err
 		line("Next sync", r.NextSync.Format("2006-01-02 15:04 MST"))
 	}
 	line("Users", r.userCounts())
-	var synced, skipped, failed, size int64
+	var synced, skipped, failed, bytes int64
 	for _, u := range r.Users {
-		synced, skipped, failed, size = synced+u.Synced, skipped+u.Skipped, failed+u.Failed, size+u.Bytes
+		synced, skipped, failed, bytes = synced+u.Synced, skipped+u.Skipped, failed+u.Failed, bytes+u.Bytes
 	}
 	line("Items", fmt.Sprintf("%d synced, %d skipped, %d failed", synced, skipped, failed))
-	line("Size", formatBytes(size))
+	line("Size", size.Format(bytes))
 	line("Console", r.ConsoleURL)
 
 	if len(withErrors) > 0 {
@@ -138,7 +140,7 @@ func (r BatchReport) Message(from mail.Address, to []mail.Address) (Message, err
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "USER\tSTATUS\tSYNCED\tSKIPPED\tFAILED\tSIZE")
 		for _, u := range r.Users[:min(len(r.Users), maxRows)] {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", u.Address, u.Status, u.Synced, u.Skipped, u.Failed, formatBytes(u.Bytes))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", u.Address, u.Status, u.Synced, u.Skipped, u.Failed, size.Format(u.Bytes))
 		}
 		tw.Flush()
 		more(&b, len(r.Users))
@@ -193,20 +195,6 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// formatBytes gives n in binary units, as the console and the CLI do.
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n)/unit, 0
-	for v >= unit && i < 3 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %s", v, []string{"KiB", "MiB", "GiB", "TiB"}[i])
 }
 
 // clean puts text on one line: servers' error messages can hold line

@@ -268,10 +268,13 @@ func (g *refresh) fetch(ctx context.Context, s *Source, user string) (Token, err
 	if err != nil {
 		return Token{}, fmt.Errorf("for %s: %w", user, err)
 	}
-	if next != "" {
+	if next != "" && next != rt {
 		g.mu.Lock()
 		g.tokens[user] = next
 		g.mu.Unlock()
+		if s.rotated != nil {
+			s.rotated(user, next)
+		}
 	}
 	return tok, nil
 }

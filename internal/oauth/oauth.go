@@ -152,6 +152,12 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock, for tests. Defaults to time.Now.
 	Now func() time.Time
+	// Rotated, when set, is told of each new refresh token the token
+	// endpoint sends in place of the one used (Microsoft rotates them at
+	// every use), so that the caller can keep it beyond this Source: the
+	// old one may stop working. Called before Token returns the access
+	// token that came with it.
+	Rotated func(user string, refreshToken secret.Secret)
 }
 
 // Error is a token request that failed. Its message names the grant and

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/imapmigrate/imapmigrate/internal/secret"
 )
 
 const (
@@ -26,9 +28,10 @@ const (
 
 // Source is a caching TokenSource for one Config; see New.
 type Source struct {
-	grant grant
-	http  *http.Client
-	now   func() time.Time
+	grant   grant
+	http    *http.Client
+	now     func() time.Time
+	rotated func(user string, refreshToken secret.Secret)
 
 	mu    sync.Mutex
 	slots map[string]*slot // by grant.slotKey(user)
@@ -60,7 +63,7 @@ type grant interface {
 // New checks cfg and secrets and returns a Source for them. Errors name
 // the missing or bad setting.
 func New(cfg Config, sec Secrets, opts Options) (*Source, error) {
-	s := &Source{http: opts.HTTPClient, now: opts.Now, slots: map[string]*slot{}}
+	s := &Source{http: opts.HTTPClient, now: opts.Now, rotated: opts.Rotated, slots: map[string]*slot{}}
 	if s.http == nil {
 		s.http = &http.Client{Timeout: defaultHTTPTimeout}
 	}

@@ -23,6 +23,9 @@ type batchRow struct {
 	Options              BatchOptions
 	Created              int64
 	Started, Completed   sql.NullInt64
+	// LastAction is when the admin last acted on the batch (its creation
+	// at first), in Unix milliseconds.
+	LastAction int64
 }
 
 func (b *batchRow) interval() time.Duration {
@@ -32,12 +35,13 @@ func (b *batchRow) interval() time.Duration {
 	return DefaultInterval
 }
 
-const batchColumns = `id, source_endpoint_id, dest_endpoint_id, name, state, options, created_at, started_at, completed_at`
+const batchColumns = `id, source_endpoint_id, dest_endpoint_id, name, state, options, created_at, started_at, completed_at,
+	COALESCE(last_action_at, created_at)`
 
 func scanBatch(row interface{ Scan(...any) error }) (*batchRow, error) {
 	var b batchRow
 	var opts string
-	if err := row.Scan(&b.ID, &b.SourceID, &b.DestID, &b.Name, &b.State, &opts, &b.Created, &b.Started, &b.Completed); err != nil {
+	if err := row.Scan(&b.ID, &b.SourceID, &b.DestID, &b.Name, &b.State, &opts, &b.Created, &b.Started, &b.Completed, &b.LastAction); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(opts), &b.Options); err != nil {
@@ -86,6 +90,9 @@ func checkOptions(o BatchOptions) error {
 			problems = append(problems, fmt.Sprintf("notification_emails: %q is not an address", a))
 		}
 	}
+	problems = append(problems, scheduleProblems(o)...)
+	problems = append(problems, checkWelcome(o.Welcome)...)
+	problems = append(problems, mxHostProblems(o.ExpectMX)...)
 	if len(problems) > 0 {
 		return fmt.Errorf("batch options: %s: %w", strings.Join(problems, "; "), ErrInvalid)
 	}
@@ -95,7 +102,10 @@ func checkOptions(o BatchOptions) error {
 // parseUsers checks a CSV file against the batch's endpoints and the
 // users already in any batch: everything wrong is reported at once.
 func (s *Service) parseUsers(ctx context.Context, csv string, src, dst *endpoint) ([]batch.Row, error) {
-	rows, problems := batch.Parse([]byte(csv), batch.Options{PasswordOptional: src.Credentials == CredentialsAdmin})
+	rows, problems := batch.Parse([]byte(csv), batch.Options{PasswordOptional: src.Credentials != CredentialsPerUser})
+	if len(problems) == 0 {
+		problems = refreshProblems(rows, src, dst)
+	}
 	if len(problems) == 0 && dst.Credentials == CredentialsPerUser {
 		for _, r := range rows {
 			if r.DestUserName == "" || r.DestPassword == "" {
@@ -134,6 +144,7 @@ func (s *Service) CreateBatch(ctx context.Context, spec BatchSpec) (*Batch, *Bat
 	if err := checkOptions(spec.Options); err != nil {
 		return nil, nil, err
 	}
+	inUTC(&spec.Options)
 	src, err := s.endpointByName(ctx, spec.SourceEndpoint)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil, fmt.Errorf("create batch %q: source endpoint %q does not exist: %w", spec.Name, spec.SourceEndpoint, ErrInvalid)
@@ -219,6 +230,9 @@ func (s *Service) insertUsers(ctx context.Context, tx *sql.Tx, batchID int64, ro
 		if err != nil {
 			return fmt.Errorf("add user %s: %w", email, err)
 		}
+		if err := s.sealRefreshTokens(ctx, tx, email, r); err != nil {
+			return fmt.Errorf("add user %s: %w", email, err)
+		}
 	}
 	return nil
 }
@@ -249,7 +263,8 @@ func (s *Service) transition(ctx context.Context, name, op string, from []string
 			op, name, b.State, strings.Join(from, ", "), ErrConflict)
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE batches SET state = $1 WHERE id = $2 AND state = $3`, to, b.ID, b.State)
+		res, err := tx.ExecContext(ctx, `UPDATE batches SET state = $1, last_action_at = $4 WHERE id = $2 AND state = $3`,
+			to, b.ID, b.State, now())
 		if err != nil {
 			return err
 		}
@@ -270,9 +285,19 @@ func (s *Service) transition(ctx context.Context, name, op string, from []string
 }
 
 // StartBatch starts a created or stopped batch: its users are queued for
-// their initial sync (or, when they had one, an incremental sync).
+// their initial sync (or, when they had one, an incremental sync). Before
+// the batch's start-after time it is Scheduled instead, and the scheduler
+// starts it then (see startDue).
 func (s *Service) StartBatch(ctx context.Context, name string) (*Batch, error) {
-	return s.transition(ctx, name, "start", []string{BatchCreated, BatchStopped, BatchFailed}, BatchSyncing,
+	if b, err := s.scheduleStart(ctx, name); b != nil || err != nil {
+		return b, err
+	}
+	return s.startNow(ctx, name, "start")
+}
+
+// startNow moves a batch to Syncing and queues its users.
+func (s *Service) startNow(ctx context.Context, name, op string) (*Batch, error) {
+	return s.transition(ctx, name, op, []string{BatchCreated, BatchStopped, BatchFailed, BatchScheduled}, BatchSyncing,
 		func(tx *sql.Tx, b *batchRow) error {
 			if _, err := tx.ExecContext(ctx, `UPDATE batches SET started_at = $1 WHERE id = $2 AND started_at IS NULL`, now(), b.ID); err != nil {
 				return err
@@ -288,7 +313,7 @@ func (s *Service) StartBatch(ctx context.Context, name string) (*Batch, error) {
 // again. Failed, Completed and Blocked users keep their status: each says
 // what the admin has to know or do.
 func (s *Service) StopBatch(ctx context.Context, name string) (*Batch, error) {
-	return s.transition(ctx, name, "stop", []string{BatchSyncing, BatchSynced, BatchSyncedWithErrors, BatchCompleting}, BatchStopping,
+	return s.transition(ctx, name, "stop", []string{BatchScheduled, BatchSyncing, BatchSynced, BatchSyncedWithErrors, BatchCompleting}, BatchStopping,
 		func(tx *sql.Tx, b *batchRow) error {
 			_, err := tx.ExecContext(ctx, `UPDATE batch_users SET status = $1 WHERE batch_id = $2 AND status NOT IN ($3, $4, $5)`,
 				UserStopped, b.ID, UserFailed, UserCompleted, UserBlocked)
@@ -317,8 +342,15 @@ func (s *Service) SyncNow(ctx context.Context, name string) (*Batch, error) {
 	if !slices.Contains([]string{BatchSyncing, BatchSynced, BatchSyncedWithErrors}, b.State) {
 		return nil, fmt.Errorf("sync batch %q now: not possible while it is %s (start it first): %w", name, b.State, ErrConflict)
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE batch_users SET next_sync_at = $1, enqueued_at = NULL WHERE batch_id = $2 AND status IN ($3, $4)`,
-		now(), b.ID, UserSynced, UserBlocked); err != nil {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE batch_users SET next_sync_at = $1, enqueued_at = NULL WHERE batch_id = $2 AND status IN ($3, $4)`,
+			now(), b.ID, UserSynced, UserBlocked); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE batches SET last_action_at = $1 WHERE id = $2`, now(), b.ID)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("sync batch %q now: %w", name, err)
 	}
 	s.log.Info("Incremental sync requested.", "batch", name)
@@ -337,12 +369,12 @@ func (s *Service) RetryFailed(ctx context.Context, name string) (*Batch, error) 
 	switch b.State {
 	case BatchSynced, BatchSyncedWithErrors, BatchFailed, BatchSyncing:
 		to = BatchSyncing
-	case BatchCompleting, BatchStopped, BatchCreated:
+	case BatchCompleting, BatchStopped, BatchCreated, BatchScheduled:
 	default:
 		return nil, fmt.Errorf("retry failed users of batch %q: not possible while it is %s: %w", name, b.State, ErrConflict)
 	}
 	status := UserQueued
-	if b.State == BatchStopped || b.State == BatchCreated {
+	if b.State == BatchStopped || b.State == BatchCreated || b.State == BatchScheduled {
 		status = UserStopped
 	}
 	if b.State == BatchCompleting {
@@ -372,6 +404,7 @@ func (s *Service) RemoveBatch(ctx context.Context, name string) error {
 		}
 		// The credentials go at once, before the rows; running passes stop.
 		_, err := tx.ExecContext(ctx, `UPDATE batch_users SET source_password = '', dest_password = '',
+			source_refresh_token = '', dest_refresh_token = '',
 			status = CASE WHEN status IN ($1, $2) THEN status ELSE $3 END WHERE batch_id = $4`,
 			UserFailed, UserCompleted, UserStopped, b.ID)
 		return err
@@ -394,7 +427,7 @@ func (s *Service) AddUsers(ctx context.Context, name, csv string) (int, error) {
 	status := UserQueued
 	to := b.State
 	switch b.State {
-	case BatchCreated:
+	case BatchCreated, BatchScheduled:
 	case BatchStopped, BatchStopping:
 		status = UserStopped
 	case BatchSyncing, BatchSynced, BatchSyncedWithErrors, BatchFailed:

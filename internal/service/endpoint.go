@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -16,6 +17,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/imapmigrate/imapmigrate/internal/imapconn"
+	"github.com/imapmigrate/imapmigrate/internal/oauth"
+	"github.com/imapmigrate/imapmigrate/internal/provider"
 )
 
 // Endpoint defaults, as in Exchange Online.
@@ -35,7 +38,8 @@ const (
 	AdminTemplate = "template"
 )
 
-// endpoint is an endpoint as the workers use it, admin password opened.
+// endpoint is an endpoint as the workers use it, secrets opened, its
+// server, admin format and caps the effective ones (see resolve).
 type endpoint struct {
 	ID int64
 	Endpoint
@@ -44,53 +48,89 @@ type endpoint struct {
 	// (endpoints.source_connections, dest_connections): 0 means not
 	// lowered; see effectiveConnections.
 	srcConns, dstConns int
+	// public is the endpoint as the admin set it, with Effective: what
+	// the API shows.
+	public Endpoint
+	// prof is the provider profile with the endpoint's settings merged.
+	prof provider.Profile
+	// oauthSecrets are the OAuth secrets opened; oauthVersion names what
+	// the token source is built from (see tokenCache).
+	oauthSecrets oauth.Secrets
+	oauthVersion string
 }
 
-// normalize fills defaults and checks an endpoint spec.
-func normalize(e *Endpoint, hasAdminPassword bool) error {
+// normalize fills defaults and checks an endpoint spec. A server named
+// here gets the port and security its port implies, as always; without
+// one, the profile's server is used, and the profile's figures fill what
+// is left at zero (see resolve). secrets are the endpoint's OAuth
+// secrets, which checkOAuth trims to what the provider uses.
+func normalize(e *Endpoint, hasAdminPassword bool, secrets *oauth.Secrets) error {
 	var problems []string
 	e.Name = strings.TrimSpace(e.Name)
 	if e.Name == "" || strings.ContainsAny(e.Name, "/ \t") {
 		problems = append(problems, "name: required, without spaces or slashes")
 	}
+	e.Effective = nil
+	prof, err := provider.Lookup(strings.TrimSpace(e.Profile))
+	switch {
+	case err != nil:
+		problems = append(problems, "profile: "+err.Error())
+	case prof.Name == "generic":
+		e.Profile = ""
+	default:
+		e.Profile = prof.Name
+	}
 	e.Host = strings.TrimSpace(e.Host)
-	if e.Host == "" {
+	if e.Host == "" && prof.Host == "" {
 		problems = append(problems, "host: required")
 	}
 	sec, err := imapconn.ParseSecurity(e.Security)
 	if err != nil {
 		problems = append(problems, "security: want tls, starttls or none")
 	}
-	if e.Port == 0 {
-		e.Port = 143
-		if sec == imapconn.SecurityTLS {
-			e.Port = 993
+	if e.Host != "" {
+		if e.Port == 0 {
+			e.Port = 143
+			if sec == imapconn.SecurityTLS {
+				e.Port = 993
+			}
+		}
+		if sec == "" {
+			sec = imapconn.SecurityStartTLS
+			if e.Port == 993 {
+				sec = imapconn.SecurityTLS
+			}
 		}
 	}
-	if e.Port < 1 || e.Port > 65535 {
+	if e.Port < 0 || e.Port > 65535 {
 		problems = append(problems, "port: out of range")
-	}
-	if sec == "" {
-		sec = imapconn.SecurityStartTLS
-		if e.Port == 993 {
-			sec = imapconn.SecurityTLS
-		}
 	}
 	e.Security = string(sec)
 	if e.AuthMechanism == "" {
 		e.AuthMechanism = "auto"
 	}
-	if !slices.Contains([]string{"auto", "plain", "login"}, e.AuthMechanism) {
-		problems = append(problems, "auth_mechanism: want auto, plain or login")
+	mechanisms := []string{"auto", "plain", "login"}
+	if e.OAuth != nil {
+		mechanisms = []string{"auto", "xoauth2", "oauthbearer"}
+		e.Credentials = CredentialsOAuth
+	}
+	if !slices.Contains(mechanisms, e.AuthMechanism) {
+		problems = append(problems, "auth_mechanism: want "+strings.Join(mechanisms, ", "))
 	}
 	if e.Credentials == "" {
 		e.Credentials = CredentialsPerUser
 	}
 	switch e.Credentials {
-	case CredentialsPerUser:
+	case CredentialsPerUser, CredentialsOAuth:
 		e.AdminFormat, e.AdminTemplate, e.AdminUser, e.AdminDomain = "", "", "", ""
+		if e.OAuth == nil && e.Credentials == CredentialsOAuth {
+			problems = append(problems, "oauth: required with credentials oauth")
+		}
 	case CredentialsAdmin:
-		if e.AdminFormat == "" {
+		if e.AdminFormat == "" && prof.AdminFormat == "" {
+			if prof.Name != "generic" {
+				problems = append(problems, fmt.Sprintf("credentials: %s offers no admin login over IMAP; log in per user (or with OAuth)", prof.Name))
+			}
 			e.AdminFormat = AdminAuthzid
 		}
 		if e.AdminUser == "" {
@@ -99,7 +139,7 @@ func normalize(e *Endpoint, hasAdminPassword bool) error {
 		if !hasAdminPassword {
 			problems = append(problems, "admin_password: required with admin credentials")
 		}
-		switch e.AdminFormat {
+		switch cmp.Or(e.AdminFormat, prof.AdminFormat) {
 		case AdminAuthzid, AdminDovecot:
 		case AdminExchange:
 			if e.AdminDomain == "" {
@@ -113,19 +153,35 @@ func normalize(e *Endpoint, hasAdminPassword bool) error {
 			problems = append(problems, "admin_format: want authzid, dovecot, exchange or template")
 		}
 	default:
-		problems = append(problems, "credentials: want per_user or admin")
+		problems = append(problems, "credentials: want per_user, admin or oauth")
 	}
-	if e.MaxConcurrentMigrations == 0 {
-		e.MaxConcurrentMigrations = DefaultMaxConcurrentMigrations
+	if e.OAuth != nil {
+		problems = append(problems, checkOAuth(e.OAuth, secrets)...)
+	} else {
+		*secrets = oauth.Secrets{}
 	}
-	if e.MaxConcurrentIncrementalSyncs == 0 {
-		e.MaxConcurrentIncrementalSyncs = min(DefaultMaxConcurrentIncrementalSyncs, e.MaxConcurrentMigrations)
+	if e.Profile == "" {
+		// The generic defaults are stored, as they always were; a profile's
+		// are left to resolve, so that they follow the profile.
+		if e.MaxConcurrentMigrations == 0 {
+			e.MaxConcurrentMigrations = DefaultMaxConcurrentMigrations
+		}
+		if e.MaxConcurrentIncrementalSyncs == 0 {
+			e.MaxConcurrentIncrementalSyncs = min(DefaultMaxConcurrentIncrementalSyncs, e.MaxConcurrentMigrations)
+		}
 	}
-	if e.MaxConcurrentMigrations < 1 || e.MaxConcurrentIncrementalSyncs < 1 {
-		problems = append(problems, "max_concurrent_migrations and max_concurrent_incremental_syncs: at least 1")
+	if e.MaxConcurrentMigrations < 0 || e.MaxConcurrentIncrementalSyncs < 0 {
+		problems = append(problems, "max_concurrent_migrations and max_concurrent_incremental_syncs: at least 1 (0 for the default)")
 	}
-	if e.MaxConcurrentIncrementalSyncs > e.MaxConcurrentMigrations {
-		problems = append(problems, "max_concurrent_incremental_syncs: cannot exceed max_concurrent_migrations")
+	if e.MaxMessageSize < 0 {
+		problems = append(problems, "max_message_size: cannot be negative")
+	}
+	if p, err := e.merged(); err == nil && len(problems) == 0 {
+		eff := e.settings(p)
+		if eff.MaxConcurrentIncrementalSyncs > eff.MaxConcurrentMigrations {
+			problems = append(problems, "max_concurrent_incremental_syncs: cannot exceed max_concurrent_migrations")
+		}
+		sec = imapconn.Security(eff.Security)
 	}
 	if e.CertSHA256 = strings.TrimSpace(e.CertSHA256); e.CertSHA256 != "" {
 		if _, err := imapconn.ParsePin(e.CertSHA256); err != nil {
@@ -153,7 +209,8 @@ func endpointAD(name string) string { return "endpoints/" + name + "/admin_passw
 // AddEndpoint stores a new endpoint.
 func (s *Service) AddEndpoint(ctx context.Context, spec EndpointSpec) (*Endpoint, error) {
 	e := spec.Endpoint
-	if err := normalize(&e, spec.AdminPassword != ""); err != nil {
+	secrets := specSecrets(spec, nil)
+	if err := normalize(&e, spec.AdminPassword != "", &secrets); err != nil {
 		return nil, err
 	}
 	e.Created = time.Now().UTC().Truncate(time.Millisecond)
@@ -164,22 +221,26 @@ func (s *Service) AddEndpoint(ctx context.Context, spec EndpointSpec) (*Endpoint
 	if err != nil {
 		return nil, fmt.Errorf("add endpoint %q: %w", e.Name, err)
 	}
+	sealedOAuth, err := s.sealOAuth(e.Name, secrets)
+	if err != nil {
+		return nil, fmt.Errorf("add endpoint %q: %w", e.Name, err)
+	}
 	settings, _ := json.Marshal(e)
 	_, err = s.db.ExecContext(ctx,
-		`INSERT INTO endpoints (name, settings, admin_password, created_at) VALUES ($1, $2, $3, $4)`,
-		e.Name, string(settings), sealed, e.Created.UnixMilli())
+		`INSERT INTO endpoints (name, settings, admin_password, oauth_secrets, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		e.Name, string(settings), sealed, sealedOAuth, e.Created.UnixMilli())
 	if isUniqueViolation(err) {
 		return nil, fmt.Errorf("add endpoint %q: an endpoint of that name exists: %w", e.Name, ErrConflict)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("add endpoint %q: %w", e.Name, err)
 	}
-	e.SourceConnections, e.DestConnections = s.cfg.Connections, s.cfg.Connections
-	return &e, nil
+	return s.Endpoint(ctx, e.Name)
 }
 
 // UpdateEndpoint changes an endpoint. An empty AdminPassword keeps the
-// stored one. Running jobs pick the change up at their next slice.
+// stored one, and so do empty OAuth secrets while the OAuth provider stays
+// the same. Running jobs pick the change up at their next slice.
 func (s *Service) UpdateEndpoint(ctx context.Context, name string, spec EndpointSpec) (*Endpoint, error) {
 	old, err := s.endpointByName(ctx, name)
 	if err != nil {
@@ -192,7 +253,8 @@ func (s *Service) UpdateEndpoint(ctx context.Context, name string, spec Endpoint
 	if password == "" {
 		password = old.adminPassword
 	}
-	if err := normalize(&e, password != ""); err != nil {
+	secrets := specSecrets(spec, old)
+	if err := normalize(&e, password != "", &secrets); err != nil {
 		return nil, err
 	}
 	if e.Credentials != CredentialsAdmin {
@@ -202,13 +264,16 @@ func (s *Service) UpdateEndpoint(ctx context.Context, name string, spec Endpoint
 	if err != nil {
 		return nil, fmt.Errorf("update endpoint %q: %w", name, err)
 	}
-	settings, _ := json.Marshal(e)
-	if _, err := s.db.ExecContext(ctx, `UPDATE endpoints SET settings = $1, admin_password = $2 WHERE id = $3`,
-		string(settings), sealed, old.ID); err != nil {
+	sealedOAuth, err := s.sealOAuth(e.Name, secrets)
+	if err != nil {
 		return nil, fmt.Errorf("update endpoint %q: %w", name, err)
 	}
-	e.SourceConnections, e.DestConnections = old.SourceConnections, old.DestConnections
-	return &e, nil
+	settings, _ := json.Marshal(e)
+	if _, err := s.db.ExecContext(ctx, `UPDATE endpoints SET settings = $1, admin_password = $2, oauth_secrets = $3 WHERE id = $4`,
+		string(settings), sealed, sealedOAuth, old.ID); err != nil {
+		return nil, fmt.Errorf("update endpoint %q: %w", name, err)
+	}
+	return s.Endpoint(ctx, name)
 }
 
 // Endpoints lists the endpoints by name.
@@ -221,28 +286,42 @@ func (s *Service) Endpoints(ctx context.Context) ([]Endpoint, error) {
 	out := []Endpoint{}
 	for rows.Next() {
 		var settings string
-		var src, dst int
-		if err := rows.Scan(&settings, &src, &dst); err != nil {
+		var e endpoint
+		if err := rows.Scan(&settings, &e.srcConns, &e.dstConns); err != nil {
 			return nil, fmt.Errorf("list endpoints: %w", err)
 		}
-		var e Endpoint
-		if err := json.Unmarshal([]byte(settings), &e); err != nil {
+		if err := json.Unmarshal([]byte(settings), &e.Endpoint); err != nil {
 			return nil, fmt.Errorf("list endpoints: %w", err)
 		}
-		e.SourceConnections = effectiveConnections(src, s.cfg.Connections)
-		e.DestConnections = effectiveConnections(dst, s.cfg.Connections)
-		out = append(out, e)
+		if err := s.ready(&e); err != nil {
+			return nil, fmt.Errorf("list endpoints: %w", err)
+		}
+		out = append(out, e.public)
 	}
 	return out, rows.Err()
 }
 
-// Endpoint returns one endpoint.
+// Endpoint returns one endpoint, as set and in effect.
 func (s *Service) Endpoint(ctx context.Context, name string) (*Endpoint, error) {
 	e, err := s.endpointByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	return &e.Endpoint, nil
+	return &e.public, nil
+}
+
+// ready resolves an endpoint read from the database (see resolve) and
+// sets the connections it shows: the adaptive counts, within the
+// profile's connections per mailbox.
+func (s *Service) ready(e *endpoint) error {
+	if err := e.resolve(); err != nil {
+		return err
+	}
+	perMailbox := e.public.Effective.ConnectionsPerMailbox
+	e.SourceConnections = min(effectiveConnections(e.srcConns, s.cfg.Connections), perMailbox)
+	e.DestConnections = min(effectiveConnections(e.dstConns, s.cfg.Connections), perMailbox)
+	e.public.SourceConnections, e.public.DestConnections = e.SourceConnections, e.DestConnections
+	return nil
 }
 
 // RemoveEndpoint removes an endpoint that no batch uses.
@@ -278,18 +357,18 @@ func (s *Service) RemoveEndpoint(ctx context.Context, name string) error {
 
 func (s *Service) endpointByName(ctx context.Context, name string) (*endpoint, error) {
 	return s.scanEndpoint(s.db.QueryRowContext(ctx,
-		`SELECT id, settings, admin_password, source_connections, dest_connections FROM endpoints WHERE name = $1`, name), name)
+		`SELECT id, settings, admin_password, oauth_secrets, source_connections, dest_connections FROM endpoints WHERE name = $1`, name), name)
 }
 
 func (s *Service) endpointByID(ctx context.Context, id int64) (*endpoint, error) {
 	return s.scanEndpoint(s.db.QueryRowContext(ctx,
-		`SELECT id, settings, admin_password, source_connections, dest_connections FROM endpoints WHERE id = $1`, id), fmt.Sprint(id))
+		`SELECT id, settings, admin_password, oauth_secrets, source_connections, dest_connections FROM endpoints WHERE id = $1`, id), fmt.Sprint(id))
 }
 
 func (s *Service) scanEndpoint(row *sql.Row, name string) (*endpoint, error) {
 	var e endpoint
-	var settings, sealed string
-	err := row.Scan(&e.ID, &settings, &sealed, &e.srcConns, &e.dstConns)
+	var settings, sealed, sealedOAuth string
+	err := row.Scan(&e.ID, &settings, &sealed, &sealedOAuth, &e.srcConns, &e.dstConns)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("endpoint %q: %w", name, ErrNotFound)
 	}
@@ -302,8 +381,13 @@ func (s *Service) scanEndpoint(row *sql.Row, name string) (*endpoint, error) {
 	if e.adminPassword, err = s.cfg.Key.Open(sealed, endpointAD(e.Name)); err != nil {
 		return nil, fmt.Errorf("read admin password of endpoint %q (wrong secret key?): %w", e.Name, err)
 	}
-	e.SourceConnections = effectiveConnections(e.srcConns, s.cfg.Connections)
-	e.DestConnections = effectiveConnections(e.dstConns, s.cfg.Connections)
+	if e.oauthSecrets, err = s.openOAuth(e.Name, sealedOAuth); err != nil {
+		return nil, fmt.Errorf("read oauth secrets of endpoint %q (wrong secret key?): %w", e.Name, err)
+	}
+	e.oauthVersion = settings + "\x00" + sealedOAuth
+	if err := s.ready(&e); err != nil {
+		return nil, fmt.Errorf("read endpoint %q: %w", name, err)
+	}
 	return &e, nil
 }
 
@@ -352,12 +436,18 @@ func (s *Service) TestEndpoint(ctx context.Context, name, user, password string)
 	// Dovecot master user, say) often has no mailbox of its own.
 	if user == "" {
 		how := "a user and password"
-		if e.Credentials == CredentialsAdmin {
+		switch e.Credentials {
+		case CredentialsAdmin:
 			how = "a user to log in for with the admin credentials"
+		case CredentialsOAuth:
+			how = "a user (a mailbox) to get a token for"
 		}
 		return nil, fmt.Errorf("test endpoint %q: give %s: %w", name, how, ErrInvalid)
 	}
 	cfg := e.login(user, password)
+	if err := s.testTokens(e, &cfg, password); err != nil {
+		return nil, err
+	}
 	cfg.ReadOnly = true
 	cfg.Side = "endpoint " + name
 	s.traced(&cfg, s.log.With("endpoint", name, "user", user), "endpoint test")
@@ -489,9 +579,10 @@ func adjustConnections(cur, started, configured, calm, recoverAfter int, throttl
 
 // passConnections is the connection count for a pass from src to dst: the
 // lower of the source's count as a source and the destination's as a
-// destination, since each copy lane holds one connection at each.
+// destination (each within its profile's connections per mailbox: see
+// ready), since each copy lane holds one connection at each.
 func (s *Service) passConnections(src, dst *endpoint) int {
-	return min(effectiveConnections(src.srcConns, s.cfg.Connections), effectiveConnections(dst.dstConns, s.cfg.Connections))
+	return min(src.SourceConnections, dst.DestConnections)
 }
 
 // throttles collects the first throttling answer of a pass on each side,

@@ -23,6 +23,7 @@ import (
 
 	"github.com/imapmigrate/imapmigrate/internal/api"
 	"github.com/imapmigrate/imapmigrate/internal/service"
+	"github.com/imapmigrate/imapmigrate/internal/testserver"
 	"github.com/imapmigrate/imapmigrate/internal/web"
 )
 
@@ -51,9 +52,19 @@ func TestSecretsNeverLeakTraced(t *testing.T) {
 		consolePW      = "Console-Trace-Canary-6"
 		consoleWrongPW = "Console-Trace-Canary-7"
 		token          = "Token-Trace-Canary-8-0123456789"
+		oauthSecret    = "OAuth-Client-Secret-Canary-9"
+		refreshTest    = "Refresh-Token-Canary-10"
+		refreshCSV     = "Refresh-Token-Canary-11"
+		oauthApp       = "leak-test-app"
 	)
+	// The destination also takes OAuth tokens, from auth: endpoints that
+	// log in with them get real tokens, sent in traced logins.
+	auth := testserver.StartOAuthServer(t, testserver.OAuthServerConfig{})
+	auth.AddClient(oauthApp, oauthSecret)
+	auth.AddRefreshToken(refreshTest, oauthApp, "u01@example.com")
 	b := setup(t, setupOpts{users: 3, workers: 3, messagesBase: 2, passwordPrefix: userCanary + "-",
-		adminPassword: adminCanary, trace: true})
+		adminPassword: adminCanary, trace: true,
+		dstOAuth: testserver.DovecotOAuth2{IntrospectionURL: auth.IntrospectionURL, DomainWide: true}})
 	log := slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: service.LevelTrace}))
 	pwFile := filepath.Join(t.TempDir(), web.PasswordFileName)
 	if err := web.SetPassword(pwFile, consolePW); err != nil {
@@ -83,6 +94,22 @@ func TestSecretsNeverLeakTraced(t *testing.T) {
 	h.api("POST", "/api/v1/endpoints/src/test", map[string]string{"user": "u01", "password": b.password["u01"]}, http.StatusOK)
 	// Its admin password is not the server's: one more refused login.
 	h.api("POST", "/api/v1/endpoints/third/test", map[string]string{"user": "u01@example.com"}, http.StatusBadGateway)
+	// OAuth endpoints: an app's client secret, a test with an app-only
+	// token and one with a user's refresh token, and a CSV with refresh
+	// tokens (a batch never started).
+	o365 := map[string]any{"name": "o365", "host": dstHost, "port": port, "security": "none", "profile": "office365",
+		"oauth": map[string]any{"provider": "microsoft", "client_id": oauthApp, "token_url": auth.TokenURL}, "oauth_client_secret": oauthSecret}
+	h.api("POST", "/api/v1/endpoints", o365, http.StatusCreated)
+	delete(o365, "oauth_client_secret")
+	h.api("PUT", "/api/v1/endpoints/o365", o365, http.StatusOK)
+	h.api("POST", "/api/v1/endpoints/o365/test", map[string]string{"user": "u01@example.com"}, http.StatusOK)
+	h.api("POST", "/api/v1/endpoints", map[string]any{"name": "consumer", "host": dstHost, "port": port, "security": "none",
+		"oauth": map[string]any{"provider": "refresh", "client_id": oauthApp, "token_url": auth.TokenURL}, "oauth_client_secret": oauthSecret},
+		http.StatusCreated)
+	h.api("POST", "/api/v1/endpoints/consumer/test", map[string]string{"user": "u01@example.com", "password": refreshTest}, http.StatusOK)
+	h.api("POST", "/api/v1/batches", map[string]any{"name": "b2", "source_endpoint": "src", "destination_endpoint": "consumer",
+		"csv": "EmailAddress,UserName,Password,DestinationRefreshToken\nx1@example.com,u01," + b.password["u01"] + "," + refreshCSV + "\n"},
+		http.StatusCreated)
 	h.api("POST", "/api/v1/batches", map[string]any{"name": "bad", "source_endpoint": "src", "destination_endpoint": "dst",
 		"csv": "EmailAddress,UserName,Password\nbob@,bob," + userCanary + "-bad\ncarol@example.com,carol," + userCanary + ",split\n"},
 		http.StatusUnprocessableEntity)
@@ -108,6 +135,7 @@ func TestSecretsNeverLeakTraced(t *testing.T) {
 	}
 
 	for _, path := range []string{"/api/v1/endpoints", "/api/v1/endpoints/src", "/api/v1/endpoints/dst", "/api/v1/endpoints/third",
+		"/api/v1/endpoints/o365", "/api/v1/endpoints/consumer", "/api/v1/batches/b2/users",
 		"/api/v1/batches", "/api/v1/batches/b1", "/api/v1/batches/b1/users", "/api/v1/batches/b1/report",
 		"/api/v1/batches/b1/report?format=csv", "/api/v1/users/u01@example.com", "/api/v1/users/u02@example.com",
 		"/api/v1/users/u03@example.com", "/api/v1/health"} {
@@ -127,7 +155,7 @@ func TestSecretsNeverLeakTraced(t *testing.T) {
 	}
 	h.form("/endpoints/src/test", url.Values{"csrf": {m[1]}, "user": {"u01"}, "password": {testWrongPW}}, http.StatusBadGateway)
 	for _, path := range []string{"/", "/batches/b1", "/batches/new", "/users/u01@example.com", "/users/u02@example.com",
-		"/endpoints", "/endpoints/third/edit", "/batches/b1/report.csv", "/batches/b1/report.json", "/ui/batches.json",
+		"/endpoints", "/endpoints/third/edit", "/endpoints/o365/edit", "/batches/b1/report.csv", "/batches/b1/report.json", "/ui/batches.json",
 		"/ui/batches/b1/users.json"} {
 		h.get(path, http.StatusOK)
 	}
@@ -140,8 +168,19 @@ func TestSecretsNeverLeakTraced(t *testing.T) {
 			t.Errorf("the trace-level log has no redacted login on the %s side: the transcript was not on, and the test proves less", side)
 		}
 	}
+	if !regexp.MustCompile(`line="C: \S+ AUTHENTICATE OAUTHBEARER \*\*\*"`).MatchString(logs) {
+		t.Errorf("the trace-level log has no redacted OAUTHBEARER login: the tokens were not traced, and the test proves less")
+	}
 
-	plain := []string{userCanary, adminCanary, endpointPW, endpointNewPW, testWrongPW, consolePW, consoleWrongPW, token}
+	plain := []string{userCanary, adminCanary, endpointPW, endpointNewPW, testWrongPW, consolePW, consoleWrongPW, token,
+		oauthSecret, refreshTest, refreshCSV}
+	issued := auth.Issued()
+	if len(issued) < 2 {
+		t.Errorf("%d OAuth tokens issued; want the app's and the refresh token's at least", len(issued))
+	}
+	for _, it := range issued {
+		plain = append(plain, it.Token)
+	}
 	canaries := plain
 	for _, c := range plain {
 		canaries = append(canaries, base64Cores(c)...)

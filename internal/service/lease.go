@@ -28,6 +28,25 @@ var errNoSlot = errors.New("no free slot")
 // delete its users), so a lease taken after that count would let a worker
 // copy mail in a batch shown as Stopped, or migrate a removed user.
 func (s *Service) acquire(ctx context.Context, userID int64, src, dst *endpoint, incremental bool) (*lease, error) {
+	return s.claim(ctx, userID, src, dst, incremental, passMayRun)
+}
+
+// passMayRun says why a pass may not run in a batch in state for a user
+// with status, or nil.
+func passMayRun(state, status string) error {
+	switch {
+	case state != BatchSyncing && state != BatchSynced && state != BatchSyncedWithErrors && state != BatchCompleting:
+		return fmt.Errorf("the batch is %s: %w", state, errNoSlot)
+	case status == UserStopped:
+		return fmt.Errorf("the user is %s: %w", status, errNoSlot)
+	}
+	return nil
+}
+
+// claim is acquire for any work on a mailbox (a pass, a verification):
+// mayRun says, from the batch's state and the user's status read in the
+// claim's transaction, why the work may not run now.
+func (s *Service) claim(ctx context.Context, userID int64, src, dst *endpoint, incremental bool, mayRun func(state, status string) error) (*lease, error) {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if s.pg {
 			// One claim at a time across all workers: counting and
@@ -52,11 +71,8 @@ func (s *Service) acquire(ctx context.Context, userID int64, src, dst *endpoint,
 		if err != nil {
 			return err
 		}
-		switch {
-		case state != BatchSyncing && state != BatchSynced && state != BatchSyncedWithErrors && state != BatchCompleting:
-			return fmt.Errorf("the batch is %s: %w", state, errNoSlot)
-		case status == UserStopped:
-			return fmt.Errorf("the user is %s: %w", status, errNoSlot)
+		if err := mayRun(state, status); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE expires_at < $1`, now()); err != nil {
 			return err

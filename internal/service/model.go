@@ -49,10 +49,12 @@ type Endpoint struct {
 	Port     int    `json:"port"`
 	Security string `json:"security"` // tls, starttls or none
 	// AuthMechanism is "auto" (SASL PLAIN when offered, else LOGIN),
-	// "plain" or "login".
+	// "plain" or "login"; with OAuth, "auto" (OAUTHBEARER when offered,
+	// else XOAUTH2), "xoauth2" or "oauthbearer".
 	AuthMechanism string `json:"auth_mechanism"`
-	// Credentials is "per_user" (each user's login from the CSV) or
-	// "admin" (the admin logs in for every user, as AdminFormat says).
+	// Credentials is "per_user" (each user's login from the CSV),
+	// "admin" (the admin logs in for every user, as AdminFormat says) or
+	// "oauth" (tokens, see OAuth; set by the service when OAuth is).
 	Credentials string `json:"credentials"`
 	// AdminFormat says how an admin login names the user: "authzid" (SASL
 	// PLAIN with the user as authorization identity), "dovecot"
@@ -88,6 +90,24 @@ type Endpoint struct {
 	SourceConnections int       `json:"source_connections"`
 	DestConnections   int       `json:"destination_connections"`
 	Created           time.Time `json:"created"`
+	// Profile names the kind of server (package provider: gmail,
+	// office365, exchange, dovecot, ...); empty is generic. Its defaults
+	// fill what is left unset here: host, port and security, the admin
+	// login format, the mailboxes at once, the connections per mailbox,
+	// the largest message and the folder rules. Effective shows the
+	// result.
+	Profile string `json:"profile,omitempty"`
+	// MaxMessageSize is the largest message the server takes as a
+	// destination, in bytes; 0 means the profile's (35 MiB for most). A
+	// batch's own max_message_size wins.
+	MaxMessageSize int64 `json:"max_message_size,omitempty"`
+	// OAuth, when set, logs every user in with an OAuth 2.0 token (SASL
+	// OAUTHBEARER or XOAUTH2) instead of a password, and Credentials is
+	// "oauth". See EndpointOAuth.
+	OAuth *EndpointOAuth `json:"oauth,omitempty"`
+	// Effective is what the service uses: the profile's defaults with the
+	// settings above laid over them (see resolve). Read-only.
+	Effective *EndpointSettings `json:"effective,omitempty"`
 }
 
 // EndpointSpec is what an admin gives to add or change an endpoint.
@@ -97,6 +117,15 @@ type EndpointSpec struct {
 	// AdminPassword is stored encrypted. On an update, empty keeps the
 	// stored one.
 	AdminPassword string `json:"admin_password,omitempty"`
+	// The OAuth secrets, stored encrypted like AdminPassword and never
+	// returned: OAuthClientSecret for microsoft (or refresh, when the
+	// client has one), OAuthPrivateKey the PEM private key of
+	// OAuth.Certificate (microsoft), OAuthServiceAccountKey a Google
+	// service account's JSON key (google). On an update, empty keeps the
+	// stored one.
+	OAuthClientSecret      string `json:"oauth_client_secret,omitempty"`
+	OAuthPrivateKey        string `json:"oauth_private_key,omitempty"`
+	OAuthServiceAccountKey string `json:"oauth_service_account_key,omitempty"`
 }
 
 // EndpointTest is what `endpoint test` found on the server.
@@ -131,6 +160,11 @@ const (
 	BatchStopped          = "Stopped"
 	BatchFailed           = "Failed"
 	BatchRemoving         = "Removing"
+
+	// BatchScheduled is a batch started before its start-after time: it
+	// waits, users Queued, and the scheduler starts it (Syncing) at that
+	// time, as Exchange's -StartAfter does.
+	BatchScheduled = "Scheduled"
 )
 
 // Migration user states.
@@ -159,20 +193,41 @@ const (
 type BatchOptions struct {
 	IncludeFolders []string `json:"include_folders,omitempty"`
 	ExcludeFolders []string `json:"exclude_folders,omitempty"`
-	// MaxMessageSize in bytes; 0 means the default of 35 MiB.
+	// MaxMessageSize in bytes; 0 means the destination endpoint's (its
+	// profile's unless set: 35 MiB for most, 34 MiB for Gmail).
 	MaxMessageSize int64 `json:"max_message_size"`
 	// MaxItems per mailbox; 0 means the default of 500,000.
 	MaxItems int `json:"max_items"`
 	// ReceivedAfter, when set, leaves out messages received before it.
 	ReceivedAfter *time.Time `json:"received_after,omitempty"`
+	// DisarmReadReceipts adds $MDNSent to copied messages that ask for a
+	// read receipt (mailsync.Options.DisarmReadReceipts): Office 365 as a
+	// destination can otherwise offer receipts for old mail again.
+	DisarmReadReceipts bool `json:"disarm_read_receipts,omitempty"`
+	// StartAfter, when set, holds a started batch Scheduled until that
+	// time (see BatchScheduled). Stored in UTC.
+	StartAfter *time.Time `json:"start_after,omitempty"`
 	// CompleteAfter, when set, completes the batch at that time once it is
-	// synced.
+	// synced. Stored in UTC.
 	CompleteAfter *time.Time `json:"complete_after,omitempty"`
-	// NotificationEmails receive reports (sent by the notification feature).
+	// TimeZone is the IANA zone (Europe/Paris) the admin gave the times
+	// in: they are shown in it. Empty shows them in UTC.
+	TimeZone string `json:"time_zone,omitempty"`
+	// NotificationEmails receive the batch's reports by mail (see
+	// notify.go): initial sync over, incremental rounds with errors,
+	// completion.
 	NotificationEmails []string `json:"notification_emails,omitempty"`
+	// Welcome is the batch's welcome letter (see welcome.go); nil means
+	// the default letter, sent only when the admin asks.
+	Welcome *WelcomeOptions `json:"welcome,omitempty"`
 	// IncrementalInterval between incremental syncs, in seconds; 0 means
 	// 24 hours.
 	IncrementalIntervalSeconds int64 `json:"incremental_interval_seconds"`
+	// ExpectMX names the destination's MX hosts, which the MX records of
+	// the batch's domains should point at after the cut-over (see
+	// BatchDNS): a host name, or "*.SUFFIX" for any host under SUFFIX
+	// (Microsoft 365's "*.mail.protection.outlook.com").
+	ExpectMX []string `json:"expect_mx,omitempty"`
 }
 
 // BatchSpec is what an admin gives to create a batch.
@@ -203,6 +258,17 @@ type Batch struct {
 	LastSync *time.Time  `json:"last_sync,omitempty"`
 	NextSync *time.Time  `json:"next_sync,omitempty"`
 	Totals   BatchTotals `json:"totals"`
+	// Cutover is set while the batch waits to complete after the MX
+	// switch (CompleteOptions.AfterMXSwitch).
+	Cutover *Cutover `json:"cutover,omitempty"`
+	// LastAction is when the admin last acted on the batch (created it,
+	// started, stopped, synced now, completed, added or retried users).
+	LastAction time.Time `json:"last_action"`
+	// Stale is set on a Synced (or SyncedWithErrors) batch with no action
+	// since StaleSince for longer than the service's StaleAfter: it keeps
+	// syncing, but someone should complete or remove it.
+	Stale      bool       `json:"stale"`
+	StaleSince *time.Time `json:"stale_since,omitempty"`
 }
 
 // BatchTotals adds up a batch's users.
@@ -259,6 +325,12 @@ type User struct {
 	LastError string  `json:"last_error,omitempty"`
 	// ThrottledUntil is set while the user waits after a throttling answer.
 	ThrottledUntil *time.Time `json:"throttled_until,omitempty"`
+	// Grade is the consistency grade: from the last verification when one
+	// ran, else from the sync statistics (see GradeUser).
+	Grade UserGrade `json:"grade"`
+	// Verification is the last verification asked for, if any; its
+	// Details only with the user's details (user status, report).
+	Verification *Verification `json:"verification,omitempty"`
 	// Errors is the error history, newest first (at most 50 are kept).
 	Errors       []ErrorEvent `json:"error_history,omitempty"`
 	Folders      []Folder     `json:"folders,omitempty"`

@@ -23,6 +23,9 @@ var sealedColumns = []sealedColumn{
 	{"endpoints", "name", "admin_password", "endpoint", endpointAD},
 	{"batch_users", "email", "source_password", "user", func(email string) string { return userAD(email, "source_password") }},
 	{"batch_users", "email", "dest_password", "user", func(email string) string { return userAD(email, "dest_password") }},
+	{"endpoints", "name", "oauth_secrets", "endpoint", oauthAD},
+	{"batch_users", "email", sourceRefreshColumn, "user", func(email string) string { return userAD(email, sourceRefreshColumn) }},
+	{"batch_users", "email", destRefreshColumn, "user", func(email string) string { return userAD(email, destRefreshColumn) }},
 }
 
 // RotateKey re-seals every stored secret: it opens each with oldKey and

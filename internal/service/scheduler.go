@@ -41,7 +41,13 @@ func (s *Service) schedule(ctx context.Context) {
 
 // tick is one scheduler pass.
 func (s *Service) tick(ctx context.Context) error {
+	if err := s.startDue(ctx); err != nil {
+		return err
+	}
 	if err := s.completeDue(ctx); err != nil {
+		return err
+	}
+	if err := s.cutovers(ctx); err != nil {
 		return err
 	}
 	if err := s.enqueue(ctx); err != nil {
@@ -56,6 +62,9 @@ func (s *Service) tick(ctx context.Context) error {
 		if err := s.settle(ctx, id); err != nil {
 			return err
 		}
+	}
+	if err := s.mailTick(ctx); err != nil {
+		return err
 	}
 	ids, err = s.batchIDs(ctx, `state = $1`, BatchRemoving)
 	if err != nil {
@@ -261,6 +270,7 @@ func (s *Service) settle(ctx context.Context, batchID int64) error {
 		return fmt.Errorf("settle batch %q: %w", b.Name, err)
 	}
 	s.log.Info("Batch state changed.", "batch", b.Name, "from", b.State, "to", to)
+	s.batchEntered(ctx, b, to)
 	return nil
 }
 

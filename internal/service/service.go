@@ -36,6 +36,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,6 +62,7 @@ const (
 	DefaultInterval     = 24 * time.Hour
 	DefaultBlockedRetry = time.Hour
 	DefaultStorageRetry = 15 * time.Second
+	DefaultStaleAfter   = 14 * 24 * time.Hour
 	// DefaultRecoverPasses is how many throttle-free passes through an
 	// endpoint win one connection back (see adjustConnections).
 	DefaultRecoverPasses = 5
@@ -107,6 +109,11 @@ type Config struct {
 	// locked by another process or on a full disk, PostgreSQL out of
 	// reach) before its pass is tried again. Defaults to 15 seconds.
 	StorageRetry time.Duration
+	// StaleAfter is how long a Synced batch may go without an admin
+	// action before it is flagged as stale (Batch.Stale): incremental
+	// syncs forever are usually a batch someone forgot to complete. It is
+	// only a flag; the batch goes on syncing. Defaults to 14 days.
+	StaleAfter time.Duration
 	// Trace logs the IMAP transcript of every connection the service
 	// opens, at LevelTrace: passwords and SASL payloads replaced by ***,
 	// message bodies by their size (imapconn's redacting trace, as
@@ -125,6 +132,18 @@ type Config struct {
 	// queue says are running were left by a process that died, and are
 	// made available again at once instead of after River's rescue time.
 	SoleProcess bool
+	// Mail is the SMTP server for batch reports and welcome letters (see
+	// notify.go); without a host, no mail is sent.
+	Mail Mail
+	// DNSResolver is the DNS server (HOST:PORT) that BatchDNS and the
+	// cut-over checks ask; empty means the first nameserver of
+	// /etc/resolv.conf. Ask the domains' own servers for their TTLs as
+	// configured rather than what is left of them in a cache.
+	DNSResolver string
+	// DNSCheckInterval is how often the scheduler checks the domains of a
+	// batch waiting to complete after its MX switch. Defaults to
+	// DefaultDNSCheckInterval.
+	DNSCheckInterval time.Duration
 }
 
 // Service is the running migration service. Its methods are what the REST
@@ -135,11 +154,18 @@ type Service struct {
 	pg     bool
 	log    *slog.Logger
 	queue  queue
-	holder string // names this process in leases
+	holder string  // names this process in leases
+	mail   *mailer // nil without SMTP settings
 
 	poke chan struct{} // wakes the scheduler after an admin action
-	stop context.CancelFunc
-	done sync.WaitGroup
+	// cutoverBusy is set while a round of MX checks runs (see cutovers).
+	cutoverBusy atomic.Bool
+	stop        context.CancelFunc
+	done        sync.WaitGroup
+
+	// tokens are the OAuth token sources of this process's logins (see
+	// oauth.go).
+	tokens tokenCache
 }
 
 // queue is what the service uses of a River client, whichever its driver.
@@ -301,6 +327,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.StorageRetry <= 0 {
 		cfg.StorageRetry = DefaultStorageRetry
 	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = DefaultStaleAfter
+	}
+	if cfg.DNSCheckInterval <= 0 {
+		cfg.DNSCheckInterval = DefaultDNSCheckInterval
+	}
 	cfg.Metrics.configure(cfg.Connections)
 	host, _ := os.Hostname()
 	var rnd [4]byte
@@ -313,9 +345,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(rnd[:])),
 		poke:   make(chan struct{}, 1),
 	}
+	var err error
+	if s.mail, err = newMailer(cfg.Mail); err != nil {
+		return nil, err
+	}
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &mailboxWorker{s: s})
+	river.AddWorker(workers, &verifyWorker{s: s})
 	rc := &river.Config{
 		Logger:      cfg.Logger.With("component", "river"),
 		MaxAttempts: defaultMaxAttempts,
@@ -327,10 +364,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		FetchPollInterval:    time.Second,
 	}
 	if !cfg.NoWork {
-		rc.Queues = map[string]river.QueueConfig{"mailbox": {MaxWorkers: cfg.Workers}}
+		// Verifications take a lease as passes do, so the endpoints' caps
+		// bound both together.
+		rc.Queues = map[string]river.QueueConfig{"mailbox": {MaxWorkers: cfg.Workers}, "verify": {MaxWorkers: cfg.Workers}}
 		rc.Workers = workers
 	}
-	var err error
+	s.addMailWorkers(workers, rc)
 	if s.pg {
 		s.queue, err = newQueue(ctx, riverpgxv5.New(cfg.DB.Pool()), rc)
 	} else {
@@ -347,14 +386,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// recoverOrphans makes the mailbox jobs of a process that died available
+// recoverOrphans makes the mailbox and mail jobs of a process that died available
 // again. River would rescue them only after RescueStuckJobsAfter (three
 // job slices); with one process on the database nothing else can be
 // running them. The update is River's own rescue, done early: the job
 // table's state column is River's documented job state.
 func (s *Service) recoverOrphans(ctx context.Context) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running' AND kind = $1`,
-		mailboxArgs{}.Kind())
+	res, err := s.db.ExecContext(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running' AND kind IN ($1, $2, $3, $4)`,
+		mailboxArgs{}.Kind(), notificationArgs{}.Kind(), welcomeArgs{}.Kind(), verifyArgs{}.Kind())
 	if err != nil {
 		return fmt.Errorf("recover jobs left running: %w", err)
 	}
@@ -386,7 +425,7 @@ var _ queue = (*river.Client[*sql.Tx])(nil)
 // until Stop.
 func (s *Service) Start(ctx context.Context) error {
 	ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
-	if !s.cfg.NoWork {
+	if s.runsJobs() {
 		if err := s.queue.Start(ctx); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}
@@ -409,7 +448,7 @@ func (s *Service) Stop(grace time.Duration) error {
 	}
 	s.stop()
 	s.done.Wait()
-	if s.cfg.NoWork {
+	if !s.runsJobs() {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), grace)

@@ -38,6 +38,16 @@ type bundle struct {
 	trace    bool // the service logs at service.LevelTrace, IMAP transcript included
 	// metrics is the registry of the running service's Metrics.
 	metrics *prometheus.Registry
+	// staleAfter is the service's StaleAfter (0: its default).
+	staleAfter time.Duration
+	// dns is the service's DNS resolver and check interval.
+	dns setupDNS
+}
+
+// setupDNS points the service's cut-over checks at a test DNS server.
+type setupDNS struct {
+	resolver string        // HOST:PORT
+	interval time.Duration // Config.DNSCheckInterval
 }
 
 type setupOpts struct {
@@ -65,6 +75,13 @@ type setupOpts struct {
 	// trace turns the service's IMAP transcript on (Config.Trace) and logs
 	// at service.LevelTrace.
 	trace bool
+	// staleAfter is the service's StaleAfter (0: its default of 14 days).
+	staleAfter time.Duration
+	// dns points the service at a DNS server (dnstest).
+	dns setupDNS
+	// srcOAuth and dstOAuth turn on XOAUTH2 and OAUTHBEARER logins at the
+	// source and the destination (testserver.DovecotOAuth2).
+	srcOAuth, dstOAuth testserver.DovecotOAuth2
 }
 
 func setup(t *testing.T, o setupOpts) *bundle {
@@ -84,9 +101,9 @@ func setup(t *testing.T, o setupOpts) *bundle {
 			dstUsers[u+"@example.com"] = "dest-" + u
 		}
 	}
-	src := testserver.StartDovecot(t, testserver.DovecotConfig{Users: srcUsers})
+	src := testserver.StartDovecot(t, testserver.DovecotConfig{Users: srcUsers, OAuth2: o.srcOAuth})
 	dst := testserver.StartDovecot(t, testserver.DovecotConfig{Users: dstUsers, MasterUser: "admin", MasterPassword: o.adminPassword,
-		MaxUserIPConnections: o.dstConnLimit, QuotaStorageKB: o.dstQuotaKB})
+		MaxUserIPConnections: o.dstConnLimit, QuotaStorageKB: o.dstQuotaKB, OAuth2: o.dstOAuth})
 
 	b := &bundle{t: t, ctx: ctx, src: src, dst: dst, logs: &syncBuffer{}, corpus: map[string][]testserver.Message{},
 		password: srcUsers, pwPrefix: o.passwordPrefix}
@@ -110,7 +127,7 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	}
 	t.Cleanup(func() { db.Close() })
 	b.db, b.dsn = db, dsn
-	b.trace = o.trace
+	b.trace, b.staleAfter, b.dns = o.trace, o.staleAfter, o.dns
 	b.svc = b.startService(o.workers)
 
 	add := func(name, addr string, spec service.EndpointSpec) {
@@ -152,7 +169,8 @@ func (b *bundle) startService(workers int) *service.Service {
 		DB: b.db, Key: key, Workers: workers, Connections: 2, Scheduler: true,
 		Metrics: service.NewMetrics(b.metrics, b.db.SQL()),
 		Poll:    100 * time.Millisecond, LeaseTTL: 3 * time.Second, JobSlice: time.Minute, ThrottleBackoff: 500 * time.Millisecond,
-		StorageRetry: time.Second, Trace: b.trace,
+		StorageRetry: time.Second, Trace: b.trace, StaleAfter: b.staleAfter,
+		DNSResolver: b.dns.resolver, DNSCheckInterval: b.dns.interval,
 		Logger: slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: level})),
 	})
 	if err != nil {

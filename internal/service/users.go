@@ -27,18 +27,23 @@ type userRow struct {
 	Throttled                    sql.NullInt64
 	DurationMS                   int64
 	LastError, Report            string
+	// sourceRefresh and destRefresh are the sealed OAuth refresh tokens
+	// of the CSV (see oauth.go); "" when none.
+	sourceRefresh, destRefresh string
 }
 
 const userColumns = `id, batch_id, email, source_user, user_root, dest_user, source_password, dest_password, status,
 	validated, initial_done, failures, items_synced, items_skipped, skipped_by, items_failed, bytes,
-	pass_to_copy, pass_copied, last_sync_at, next_sync_at, throttled_until, duration_ms, last_error, report`
+	pass_to_copy, pass_copied, last_sync_at, next_sync_at, throttled_until, duration_ms, last_error, report,
+	source_refresh_token, dest_refresh_token`
 
 func scanUser(row interface{ Scan(...any) error }) (*userRow, error) {
 	var u userRow
 	var validated, initial int
 	err := row.Scan(&u.ID, &u.BatchID, &u.Email, &u.SourceUser, &u.UserRoot, &u.DestUser, &u.sourcePassword, &u.destPassword,
 		&u.Status, &validated, &initial, &u.Failures, &u.ItemsSynced, &u.ItemsSkipped, &u.SkippedBy, &u.ItemsFailed, &u.Bytes,
-		&u.PassToCopy, &u.PassCopied, &u.LastSync, &u.NextSync, &u.Throttled, &u.DurationMS, &u.LastError, &u.Report)
+		&u.PassToCopy, &u.PassCopied, &u.LastSync, &u.NextSync, &u.Throttled, &u.DurationMS, &u.LastError, &u.Report,
+		&u.sourceRefresh, &u.destRefresh)
 	u.Validated, u.InitialDone = validated != 0, initial != 0
 	return &u, err
 }
@@ -139,6 +144,11 @@ func (s *Service) summarize(ctx context.Context, b *batchRow) (*Batch, error) {
 		Started:        fromMillis(b.Started),
 		Completed:      fromMillis(b.Completed),
 		Totals:         BatchTotals{UsersByState: map[string]int{}},
+		LastAction:     time.UnixMilli(b.LastAction).UTC(),
+	}
+	s.markStale(out, time.Now())
+	if out.Cutover, err = s.cutoverOf(ctx, b.ID); err != nil {
+		return nil, err
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT status, count(*), CAST(sum(items_synced) AS BIGINT), CAST(sum(items_skipped) AS BIGINT),
 		CAST(sum(items_failed) AS BIGINT), CAST(sum(bytes) AS BIGINT), CAST(sum(pass_to_copy) AS BIGINT),
@@ -204,7 +214,10 @@ func (s *Service) users(ctx context.Context, batchName string, details bool) ([]
 		}
 		out = append(out, u.public(b.Name, details))
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list users of batch %q: %w", batchName, err)
+	}
+	return out, s.addGrades(ctx, b.ID, 0, out, details)
 }
 
 // User returns one user, by e-mail address, with all details.
@@ -221,7 +234,11 @@ func (s *Service) User(ctx context.Context, email string) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := u.public(b.Name, true)
+	one := []User{u.public(b.Name, true)}
+	if err := s.addGrades(ctx, 0, u.ID, one, true); err != nil {
+		return nil, err
+	}
+	out := one[0]
 	if out.Errors, err = s.errorHistory(ctx, u.ID); err != nil {
 		return nil, err
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/riverqueue/river"
 
-	"github.com/imapmigrate/imapmigrate/internal/folder"
 	"github.com/imapmigrate/imapmigrate/internal/imapconn"
 	"github.com/imapmigrate/imapmigrate/internal/mailsync"
 	"github.com/imapmigrate/imapmigrate/internal/throttle"
@@ -117,18 +116,10 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 	defer wg.Wait()
 	defer cancel(nil)
 
-	srcPw, err := s.cfg.Key.Open(u.sourcePassword, userAD(u.Email, "source_password"))
+	srcCfg, dstCfg, err := s.logins(u, src, dst, log)
 	if err != nil {
-		return s.fail(ctx, u, b, fmt.Sprintf("cannot read the stored source password (wrong secret key?): %v", err))
+		return s.fail(ctx, u, b, err.Error())
 	}
-	dstPw, err := s.cfg.Key.Open(u.destPassword, userAD(u.Email, "dest_password"))
-	if err != nil {
-		return s.fail(ctx, u, b, fmt.Sprintf("cannot read the stored destination password (wrong secret key?): %v", err))
-	}
-	srcCfg, dstCfg := src.login(u.SourceUser, srcPw), dst.login(u.DestUser, dstPw)
-	srcCfg.Observe, dstCfg.Observe = s.cfg.Metrics.observer("source"), s.cfg.Metrics.observer("destination")
-	s.traced(&srcCfg, log, "source")
-	s.traced(&dstCfg, log, "destination")
 
 	// Preflight, once per user: both logins work and both servers speak
 	// IMAP4rev1. Exchange's process wants the destination mailbox to exist
@@ -155,6 +146,14 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 		}
 	}
 
+	bud, err := s.passBudget(ctx, u, p, src, dst)
+	if err != nil {
+		return err
+	}
+	if bud.spentUp() {
+		return s.waitForBudget(ctx, u, bud, log)
+	}
+
 	status := map[pass]string{passInitial: UserSyncing, passIncremental: UserIncrementalSyncing, passFinal: UserCompleting}[p]
 	if ok, err := s.setStatus(ctx, u.ID, "status = $1, pass_to_copy = 0, pass_copied = 0, throttled_until = NULL", status); err != nil || !ok {
 		return err
@@ -165,32 +164,14 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 	started := time.Now()
 	conns := s.passConnections(src, dst)
 	var th throttles
-	opts := mailsync.Options{
-		Source:         srcCfg,
-		Dest:           dstCfg,
-		State:          s.cfg.DB,
-		Mailbox:        mailboxKey(u.ID),
-		Folders:        folder.Rules{Include: b.Options.IncludeFolders, Exclude: b.Options.ExcludeFolders},
-		SourceRoot:     u.UserRoot,
-		MaxMessageSize: b.Options.MaxMessageSize,
-		MaxItems:       b.Options.MaxItems,
-		Connections:    conns,
-		Progress:       prog.update,
-		Refused: func(side string, err error) {
-			if th.note(side, err) {
-				s.cfg.Metrics.throttled()
-			}
-		},
-		Logger: log,
-	}
-	if opts.MaxMessageSize == 0 {
-		opts.MaxMessageSize = mailsync.DefaultMaxMessageSize
-	}
-	if opts.MaxItems == 0 {
-		opts.MaxItems = mailsync.DefaultMaxItems
-	}
-	if b.Options.ReceivedAfter != nil {
-		opts.ReceivedAfter = *b.Options.ReceivedAfter
+	opts := s.syncOptions(b, u, src, dst, srcCfg, dstCfg, log)
+	opts.Connections = conns
+	opts.MaxBytes = bud.maxBytes()
+	opts.Progress = prog.update
+	opts.Refused = func(side string, err error) {
+		if th.note(side, err) {
+			s.cfg.Metrics.throttled()
+		}
 	}
 	before, err := s.syncedCount(ctx, u.ID)
 	if err != nil {
@@ -222,6 +203,7 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 		}
 	}
 	s.adapt(ctx, src, dst, conns, &th, err == nil || errors.Is(context.Cause(ctx), errSliceOver))
+	s.recordPass(ctx, u, b, p, started, rep, prog, err)
 
 	switch {
 	case err == nil:
@@ -235,6 +217,11 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 		}
 		if err := s.finishPass(ctx, u, b, p, rep, elapsed, log); err != nil {
 			return err
+		}
+		if rep.BudgetReached {
+			if err := s.budgetReached(ctx, u, bud, rep, log); err != nil {
+				return err
+			}
 		}
 		return s.again(context.WithoutCancel(ctx), u.ID)
 	case ctx.Err() != nil:
@@ -250,6 +237,61 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 		return s.fail(ctx, u, b, loginAdvice(err, srcCfg, dstCfg))
 	}
 	return s.retry(ctx, u, b, err, lastAttempt, log)
+}
+
+// logins opens the user's stored passwords and makes the logins at both
+// endpoints, with their OAuth token sources, observed by the metrics and
+// traced when asked. The error says, in words for the admin, which
+// password or refresh token could not be read.
+func (s *Service) logins(u *userRow, src, dst *endpoint, log *slog.Logger) (srcCfg, dstCfg imapconn.Config, err error) {
+	srcPw, err := s.cfg.Key.Open(u.sourcePassword, userAD(u.Email, "source_password"))
+	if err != nil {
+		return srcCfg, dstCfg, fmt.Errorf("cannot read the stored source password (wrong secret key?): %v", err)
+	}
+	dstPw, err := s.cfg.Key.Open(u.destPassword, userAD(u.Email, "dest_password"))
+	if err != nil {
+		return srcCfg, dstCfg, fmt.Errorf("cannot read the stored destination password (wrong secret key?): %v", err)
+	}
+	srcCfg, dstCfg = src.login(u.SourceUser, srcPw), dst.login(u.DestUser, dstPw)
+	if srcCfg.TokenSource, err = s.tokenSource(src, u, sideSource); err != nil {
+		return srcCfg, dstCfg, err
+	}
+	if dstCfg.TokenSource, err = s.tokenSource(dst, u, sideDest); err != nil {
+		return srcCfg, dstCfg, err
+	}
+	srcCfg.Observe, dstCfg.Observe = s.cfg.Metrics.observer("source"), s.cfg.Metrics.observer("destination")
+	s.traced(&srcCfg, log, "source")
+	s.traced(&dstCfg, log, "destination")
+	return srcCfg, dstCfg, nil
+}
+
+// syncOptions are the engine's options for the user's mailbox under its
+// batch's policy (folders, limits, received-after) and the endpoints'
+// profiles (folder rules, the largest message: see passRules), the
+// batch's zero values taking the defaults. The passes add what copying
+// needs (connections, progress, refusals); a verification (see verify)
+// takes them as they are, so that what it calls missing is what a pass
+// would copy.
+func (s *Service) syncOptions(b *batchRow, u *userRow, src, dst *endpoint, srcCfg, dstCfg imapconn.Config, log *slog.Logger) mailsync.Options {
+	opts := mailsync.Options{
+		Source:     srcCfg,
+		Dest:       dstCfg,
+		State:      s.cfg.DB,
+		Mailbox:    mailboxKey(u.ID),
+		SourceRoot: u.UserRoot,
+		MaxItems:   b.Options.MaxItems,
+		Logger:     log,
+
+		DisarmReadReceipts: b.Options.DisarmReadReceipts,
+	}
+	opts.Folders, opts.MaxMessageSize = passRules(b.Options, src, dst)
+	if opts.MaxItems == 0 {
+		opts.MaxItems = mailsync.DefaultMaxItems
+	}
+	if b.Options.ReceivedAfter != nil {
+		opts.ReceivedAfter = *b.Options.ReceivedAfter
+	}
+	return opts
 }
 
 // retry handles a pass that could not run or finish for a reason that may
@@ -614,9 +656,12 @@ func preflight(ctx context.Context, src, dst imapconn.Config) (msg string, err e
 // loginAdvice turns a refused login into what the admin should check.
 func loginAdvice(err error, src, dst imapconn.Config) string {
 	var ie *imapconn.Error
-	side := "source"
+	side, user := "source", src.User
 	if errors.As(err, &ie) && ie.Side == "destination" {
-		side = "destination"
+		side, user = "destination", dst.User
+	}
+	if advice := tokenAdvice(err, side, user); advice != "" {
+		return advice
 	}
 	if side == "source" {
 		return fmt.Sprintf("the source server refused the login of %s: check UserName and Password in the CSV, or the source endpoint's admin credentials (%v)", src.User, err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/imapmigrate/imapmigrate/internal/api"
 	"github.com/imapmigrate/imapmigrate/internal/service"
+	"github.com/imapmigrate/imapmigrate/internal/size"
 )
 
 // batchActions are the buttons of a batch and the states in which the
@@ -27,7 +28,7 @@ var batchActions = []struct {
 	states  []string
 }{
 	{"start", "Start", false, []string{service.BatchCreated, service.BatchStopped, service.BatchFailed}},
-	{"stop", "Stop", false, []string{service.BatchSyncing, service.BatchSynced, service.BatchSyncedWithErrors, service.BatchCompleting}},
+	{"stop", "Stop", false, []string{service.BatchScheduled, service.BatchSyncing, service.BatchSynced, service.BatchSyncedWithErrors, service.BatchCompleting}},
 	{"sync-now", "Sync now", false, []string{service.BatchSyncing, service.BatchSynced, service.BatchSyncedWithErrors}},
 	{"complete", "Complete", true, []string{service.BatchSynced, service.BatchSyncedWithErrors}},
 	{"remove", "Remove", true, nil}, // nil: any state but Removing
@@ -127,8 +128,12 @@ type batchRow struct {
 	NextSync    string   `json:"next_sync"`
 	Actions     []string `json:"actions"`
 	ActionsHTML string   `json:"actions_html"`
-	CSRF        string   `json:"-"`
-	Next        string   `json:"-"`
+	// Stale: synced with no admin action for StaleDays (see
+	// service.Batch.Stale).
+	Stale     bool   `json:"stale"`
+	StaleDays int    `json:"stale_days"`
+	CSRF      string `json:"-"`
+	Next      string `json:"-"`
 }
 
 func (h *handler) newBatchRow(c *call, b service.Batch, next string) (batchRow, error) {
@@ -139,6 +144,7 @@ func (h *handler) newBatchRow(c *call, b service.Batch, next string) (batchRow, 
 		Progress: batchProgress(b), LastSync: formatTime(b.LastSync), NextSync: formatTime(b.NextSync),
 		Actions: possibleActions(b.State), CSRF: c.s.csrf, Next: next,
 	}
+	row.Stale, row.StaleDays = staleDays(b)
 	// The buttons come from the same template on the page and in the JSON,
 	// so that console.js can swap them when the state changes.
 	var buf bytes.Buffer
@@ -220,6 +226,8 @@ type confirmData struct {
 	Label  string
 	Text   string
 	Next   string
+	// Below lists, before a completion, the users that grade below Good.
+	Below []service.GradeNote
 }
 
 // confirm asks before an action that cannot be undone. It is a page, not
@@ -243,10 +251,14 @@ func (h *handler) confirm(c *call) error {
 	if action == "remove" {
 		back = "/batches"
 	}
-	h.render(c, http.StatusOK, "confirm", view{Title: actionLabel(action) + " " + name, Nav: "batches", Data: confirmData{
-		Batch: b, Action: action, Label: actionLabel(action), Text: text,
-		Next: localPath(c.r.URL.Query().Get("next"), back),
-	}})
+	d := confirmData{Batch: b, Action: action, Label: actionLabel(action), Text: text,
+		Next: localPath(c.r.URL.Query().Get("next"), back)}
+	if action == "complete" {
+		if d.Below, err = h.belowGood(c, name); err != nil {
+			return err
+		}
+	}
+	h.render(c, http.StatusOK, "confirm", view{Title: actionLabel(action) + " " + name, Nav: "batches", Data: d})
 	return nil
 }
 
@@ -266,7 +278,11 @@ type userRow struct {
 	Progress  progress `json:"progress"`
 	LastSync  string   `json:"last_sync"`
 	Error     string   `json:"error"`
-	Hidden    bool     `json:"-"` // left out by the status filter
+	// Grade is the user's consistency grade (service.GradeUser), GradeWhy
+	// its reason and where it comes from.
+	Grade    string `json:"grade"`
+	GradeWhy string `json:"grade_why"`
+	Hidden   bool   `json:"-"` // left out by the status filter
 }
 
 // userStates are the statuses a user can have, in the order of a
@@ -284,6 +300,17 @@ type batchData struct {
 	Filter   string
 	Statuses []string
 	Problems []string // of a CSV file of users to add
+	// Grade is the batch's, its worst user's; GradeWhy says how many
+	// users have each grade.
+	Grade, GradeWhy string
+	// DNS is the check of the batch's domains, made only when the page is
+	// asked for with ?dns=1; DNSError says why it could not be made.
+	DNS      *service.BatchDNS
+	DNSError string
+	// Welcome is the welcome letters' panel, on the page only.
+	Welcome *welcomePanel
+	// Validation is the users' last validation, on the page only.
+	Validation *service.BatchValidation
 }
 
 type batchJSON struct {
@@ -295,6 +322,7 @@ type batchJSON struct {
 	NextSync    string    `json:"next_sync"`
 	Actions     []string  `json:"actions"`
 	ActionsHTML string    `json:"actions_html"`
+	Grade       string    `json:"grade"`
 	Users       []userRow `json:"users"`
 }
 
@@ -318,18 +346,30 @@ func (h *handler) loadBatch(c *call, name string) (*batchData, error) {
 	}
 	d := &batchData{Batch: b, Row: row, Filter: filter, Statuses: userStates, Users: []userRow{}}
 	for _, u := range us {
+		g := service.GradeUser(u)
 		d.Users = append(d.Users, userRow{
 			Email: u.EmailAddress, Status: u.Status, Synced: u.ItemsSynced, Skipped: u.ItemsSkipped, Failed: u.ItemsFailed,
-			Bytes: u.Bytes, BytesText: formatBytes(u.Bytes), Progress: userProgress(u), LastSync: formatTime(u.LastSync),
-			Error: u.LastError, Hidden: filter != "" && u.Status != filter,
+			Bytes: u.Bytes, BytesText: size.Format(u.Bytes), Progress: userProgress(u), LastSync: formatTime(u.LastSync),
+			Error: u.LastError, Grade: string(g.Grade), GradeWhy: g.Reason + " (" + gradeSource(g) + ")",
+			Hidden: filter != "" && u.Status != filter,
 		})
 	}
+	d.Grade, d.GradeWhy = batchGrade(us)
 	return d, nil
 }
 
 func (h *handler) batch(c *call) error {
 	d, err := h.loadBatch(c, c.r.PathValue("name"))
 	if err != nil {
+		return err
+	}
+	if c.r.URL.Query().Get("dns") != "" {
+		h.loadDNS(c, d)
+	}
+	if d.Welcome, err = h.welcomePanel(c, d.Batch.Name); err != nil {
+		return err
+	}
+	if d.Validation, err = h.svc.Validation(c.r.Context(), d.Batch.Name); err != nil {
 		return err
 	}
 	h.render(c, http.StatusOK, "batch", view{Title: "Batch " + d.Batch.Name, Nav: "batches", Data: d})
@@ -344,9 +384,9 @@ func (h *handler) batchJSON(c *call) error {
 	t := d.Batch.Totals
 	writeJSON(c.w, http.StatusOK, batchJSON{State: d.Batch.State,
 		Items:    fmt.Sprintf("%d synced, %d skipped, %d failed", t.ItemsSynced, t.ItemsSkipped, t.ItemsFailed),
-		Size:     formatBytes(t.Bytes),
+		Size:     size.Format(t.Bytes),
 		LastSync: formatTime(d.Batch.LastSync), NextSync: formatTime(d.Batch.NextSync),
-		Actions: d.Row.Actions, ActionsHTML: d.Row.ActionsHTML, Users: d.Users})
+		Actions: d.Row.Actions, ActionsHTML: d.Row.ActionsHTML, Grade: d.Grade, Users: d.Users})
 	return nil
 }
 

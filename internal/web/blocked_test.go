@@ -30,7 +30,7 @@ func TestBlockedUser(t *testing.T) {
 
 	body := c.get("/users/alice@example.com").Body.String()
 	for _, want := range []string{`<span id="user-status" class="badge">Blocked</span>`, `<span id="grade">Poor</span>`,
-		"blocked: the destination mailbox is full; 3 items failed", `<section id="blocked"`,
+		"blocked: the destination mailbox is full; 4 of 104 messages missing at the destination: 3 items failed, 1 rejected by the destination", `<section id="blocked"`,
 		"Blocked: the destination mailbox is full", "tries again by itself at 2026-03-01 13:00",
 		`<form method="post" action="/batches/spring/retry-failed"`, `<input type="hidden" name="next" value="/users/alice@example.com">`,
 		`<button id="retry-blocked" type="submit">`} {

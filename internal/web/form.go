@@ -70,33 +70,6 @@ func splitList(s string) []string {
 	return out
 }
 
-// parseSize reads "36700160", "35MiB", "35MB", "512KiB", "1.5GiB"; the
-// units are the command line's (imapmigrate batch create
-// --max-message-size).
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		mult   float64
-	}{
-		{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30},
-		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9},
-		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1},
-	}
-	num, mult := s, 1.0
-	for _, u := range units {
-		if strings.HasSuffix(strings.ToUpper(s), u.suffix) {
-			num, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.mult
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || v <= 0 || v*mult > 1<<50 {
-		return 0, fmt.Errorf("%q is not a size: write bytes, or a number with KiB, MiB, GiB, KB, MB or GB, such as 35MiB", s)
-	}
-	return int64(v * mult), nil
-}
-
 // parseInterval reads a Go duration ("24h", "90m") or whole days ("2d").
 func parseInterval(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
@@ -115,12 +88,9 @@ func parseInterval(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// Layouts of <input type="datetime-local"> (seconds only when the step
-// asks for them) and <input type="date">.
-var (
-	dateTimeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02 15:04"}
-	dateLayout      = "2006-01-02"
-)
+// dateLayout is <input type="date">'s; datetime-local values are read by
+// service.ParseWhen.
+const dateLayout = "2006-01-02"
 
 // parseLocalTime reads a datetime-local value in the server's time zone.
 func parseLocalTime(s string, layouts ...string) (*time.Time, error) {

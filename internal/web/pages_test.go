@@ -426,29 +426,6 @@ func TestWizardFieldErrors(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in   string
-		want int64
-	}{
-		{"36700160", 36700160}, {"35MiB", 35 << 20}, {"35 mib", 35 << 20}, {"35MB", 35e6}, {"512KiB", 512 << 10},
-		{"1.5GiB", 3 << 29}, {"10M", 10 << 20}, {"100B", 100}, {"", -1}, {"x", -1}, {"-1", -1}, {"0", -1},
-	}
-	for _, tc := range tests {
-		got, err := parseSize(tc.in)
-		if tc.want < 0 {
-			if err == nil {
-				t.Errorf("parseSize(%q) = %d; want an error", tc.in, got)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
-		}
-	}
-}
-
 // endpointService makes TestEndpoint and RemoveEndpoint answer as the real
 // service does for a server that refuses and an endpoint in use.
 type endpointService struct {

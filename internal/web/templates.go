@@ -14,6 +14,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/imapmigrate/imapmigrate/internal/size"
 )
 
 // The templates and static files are part of the binary: the console needs
@@ -26,7 +28,8 @@ var (
 )
 
 // pages maps each page to its template file. Every page is parsed with
-// layout.html (which calls the page's "content") and partials.html.
+// layout.html (which calls the page's "content"), partials.html,
+// verification.html and welcome.html.
 var pages = map[string]string{
 	"login":         "login.html",
 	"error":         "error.html",
@@ -54,14 +57,15 @@ func parsePages(assets map[string]asset) (map[string]*template.Template, error) 
 		"pathEsc":     url.PathEscape,
 		"queryEsc":    url.QueryEscape,
 		"time":        formatAnyTime,
-		"bytes":       formatBytes,
+		"bytes":       size.Format,
 		"join":        strings.Join,
 		"actionLabel": actionLabel,
 	}
-	used := map[string]bool{"layout.html": true, "partials.html": true}
+	used := map[string]bool{"layout.html": true, "partials.html": true, "verification.html": true, "welcome.html": true}
 	out := map[string]*template.Template{}
 	for name, file := range pages {
-		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+file)
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html",
+			"templates/verification.html", "templates/welcome.html", "templates/"+file)
 		if err != nil {
 			return nil, fmt.Errorf("web console: template %s: %w", file, err)
 		}
@@ -152,18 +156,4 @@ func formatAnyTime(v any) (string, error) {
 		return formatTime(t), nil
 	}
 	return "", fmt.Errorf("time: %T is not a time", v)
-}
-
-// formatBytes shows a size in binary units, as the command line does.
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

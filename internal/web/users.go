@@ -1,79 +1,43 @@
 package web
 
 import (
-	"fmt"
 	"maps"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/imapmigrate/imapmigrate/internal/mailsync"
 	"github.com/imapmigrate/imapmigrate/internal/service"
 )
 
 // Grades of a user's data consistency, after Exchange Online's data
-// consistency score.
+// consistency score (mailsync.GradeOf).
 const (
-	GradePerfect     = "Perfect"
-	GradeGood        = "Good"
-	GradeInvestigate = "Investigate"
-	GradePoor        = "Poor"
+	GradePerfect     = string(mailsync.GradePerfect)
+	GradeGood        = string(mailsync.GradeGood)
+	GradeInvestigate = string(mailsync.GradeInvestigate)
+	GradePoor        = string(mailsync.GradePoor)
 )
 
 // grade says how much of a user's source mail is at the destination, and
-// why the rest is not. Only what should have been copied and was not
+// why the rest is not, with the one definition of the grade
+// (mailsync.GradeOf) that verifications use: the last verification's
+// grade when one has run, else service.StatisticsGrade, from the figures
+// of the passes. There, only what should have been copied and was not
 // counts as missing: the failed items and the items the destination
-// rejected. Items skipped by the batch's own limits (too large, over the
-// item cap, received before the cut-off date) and items expunged from the
-// source during the pass were meant to stay behind, so they do not lower
-// the grade.
-//
-//   - Perfect: the user is Synced or Completed and nothing is missing.
-//   - Good: at most 1 item, or 0.1% of the items synced, is missing.
-//   - Investigate: at most 5% of the items synced is missing.
-//   - Poor: more, or the user's migration Failed or is Blocked (the
-//     destination mailbox is full: what is left cannot arrive until the
-//     admin raises the quota).
+// refused (rejected, over its APPENDLIMIT). Items skipped by the batch's
+// own limits and items expunged from the source during the pass were
+// meant to stay behind. A Failed or Blocked user is Poor.
 func grade(u service.User) (name, reason string) {
-	rejected := u.SkippedBy[mailsync.ReasonRejected]
-	missing := u.ItemsFailed + rejected
-	var parts []string
-	if u.ItemsFailed > 0 {
-		parts = append(parts, fmt.Sprintf("%d %s failed", u.ItemsFailed, plural(u.ItemsFailed, "item", "items")))
-	}
-	if rejected > 0 {
-		parts = append(parts, fmt.Sprintf("%d rejected by the destination", rejected))
-	}
-	why := strings.Join(parts, ", ")
-	synced := float64(u.ItemsSynced)
-	switch {
-	case u.Status == service.UserFailed:
-		if why == "" {
-			return GradePoor, "the migration failed"
-		}
-		return GradePoor, "the migration failed; " + why
-	case u.Status == service.UserBlocked:
-		if why == "" {
-			return GradePoor, "blocked: the destination mailbox is full"
-		}
-		return GradePoor, "blocked: the destination mailbox is full; " + why
-	case missing == 0 && (u.Status == service.UserSynced || u.Status == service.UserCompleted):
-		return GradePerfect, "every item is at the destination"
-	case missing == 0:
-		return GradeGood, "nothing missing so far; the user is " + u.Status
-	case float64(missing) <= max(1, 0.001*synced):
-		return GradeGood, why
-	case float64(missing) <= 0.05*synced:
-		return GradeInvestigate, why
-	}
-	return GradePoor, why
+	g := service.GradeUser(u)
+	return string(g.Grade), g.Reason
 }
 
-func plural(n int64, one, many string) string {
-	if n == 1 {
-		return one
+// gradeSource says where the grade shown comes from.
+func gradeSource(g service.UserGrade) string {
+	if g.From == service.GradeFromVerification && g.At != nil {
+		return "from verification at " + formatTime(g.At)
 	}
-	return many
+	return "from sync statistics"
 }
 
 // reasonCount is one line of "skipped by reason".
@@ -92,6 +56,8 @@ type userData struct {
 	User     *service.User
 	Grade    string
 	Why      string
+	From     string // where the grade comes from
+	Lists    *verificationLists
 	Progress progress
 	Skipped  []reasonCount
 	Folders  []folderRow
@@ -104,8 +70,10 @@ func (h *handler) user(c *call) error {
 	}
 	d := userData{User: u, Progress: userProgress(*u)}
 	d.Grade, d.Why = grade(*u)
+	d.From = gradeSource(service.GradeUser(*u))
+	d.Lists = newVerificationLists(u.Verification)
 	for _, reason := range slices.Sorted(maps.Keys(u.SkippedBy)) {
-		d.Skipped = append(d.Skipped, reasonCount{Reason: reason, Count: u.SkippedBy[reason], Missing: reason == mailsync.ReasonRejected})
+		d.Skipped = append(d.Skipped, reasonCount{Reason: reason, Count: u.SkippedBy[reason], Missing: service.CountsAsMissing(reason)})
 	}
 	for _, f := range u.Folders {
 		row := folderRow{Folder: f}

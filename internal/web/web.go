@@ -163,10 +163,14 @@ func (h *handler) routes() []route {
 		{"POST /batches/{name}/sync-now", page, h.batchAction("sync-now", h.svc.SyncNow)},
 		{"POST /batches/{name}/complete", page, h.batchAction("complete", h.svc.CompleteBatch)},
 		{"POST /batches/{name}/retry-failed", page, h.batchAction("retry-failed", h.svc.RetryFailed)},
+		{"POST /batches/{name}/verify", page, h.verifyBatch},
+		{"POST /batches/{name}/validate", page, h.validateBatch},
 		{"POST /batches/{name}/remove", page, h.removeBatch},
 		{"POST /batches/{name}/users", page, h.addUsers},
+		{"POST /batches/{name}/welcome/send", page, h.sendWelcome},
 		{"GET /batches/{name}/report.csv", page, h.reportCSV},
 		{"GET /batches/{name}/report.json", page, h.reportJSON},
+		{"GET /batches/{name}/report.html", page, h.reportHTML},
 
 		{"GET /users/{email}", page, h.user},
 

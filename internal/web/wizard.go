@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/imapmigrate/imapmigrate/internal/service"
+	"github.com/imapmigrate/imapmigrate/internal/size"
 )
 
 // wizardData is the new-batch form: one form in steps (endpoints, users,
@@ -21,7 +22,9 @@ type wizardData struct {
 	MaxMessageSize     string
 	MaxItems           string
 	Interval           string
+	StartAfter         string
 	CompleteAfter      string
+	TimeZone           string
 	ReceivedAfter      string
 	Notify             string
 	Start              bool
@@ -48,7 +51,8 @@ func readWizard(c *call) (*wizardData, service.BatchSpec, []string) {
 	d := &wizardData{
 		Name: strings.TrimSpace(f.Get("name")), Source: f.Get("source_endpoint"), Dest: f.Get("dest_endpoint"),
 		Include: f.Get("include"), Exclude: f.Get("exclude"), MaxMessageSize: f.Get("max_message_size"),
-		MaxItems: f.Get("max_items"), Interval: f.Get("interval"), CompleteAfter: f.Get("complete_after"),
+		MaxItems: f.Get("max_items"), Interval: f.Get("interval"), StartAfter: f.Get("start_after"),
+		CompleteAfter: f.Get("complete_after"), TimeZone: strings.TrimSpace(f.Get("timezone")),
 		ReceivedAfter: f.Get("received_after"), Notify: f.Get("notify"), Start: f.Get("start") != "",
 	}
 	spec := service.BatchSpec{Name: d.Name, SourceEndpoint: d.Source, DestEndpoint: d.Dest, Start: d.Start}
@@ -71,7 +75,10 @@ func readWizard(c *call) (*wizardData, service.BatchSpec, []string) {
 	o.IncludeFolders, o.ExcludeFolders = splitList(d.Include), splitList(d.Exclude)
 	if s := strings.TrimSpace(d.MaxMessageSize); s != "" {
 		var err error
-		o.MaxMessageSize, err = parseSize(s)
+		o.MaxMessageSize, err = size.Parse(s)
+		if err == nil && o.MaxMessageSize == 0 {
+			err = fmt.Errorf("%q is not a size above zero", s)
+		}
 		check("Maximum message size", err)
 	}
 	var err error
@@ -84,7 +91,18 @@ func readWizard(c *call) (*wizardData, service.BatchSpec, []string) {
 		check("Incremental sync interval", err)
 		o.IncrementalIntervalSeconds = int64(iv / time.Second)
 	}
-	o.CompleteAfter, err = parseLocalTime(d.CompleteAfter, dateTimeLayouts...)
+	// The times are in the zone given, else in the server's.
+	loc := time.Local
+	if d.TimeZone != "" {
+		l, err := service.LoadZone(d.TimeZone)
+		check("Time zone", err)
+		if err == nil {
+			loc, o.TimeZone = l, d.TimeZone
+		}
+	}
+	o.StartAfter, err = service.ParseWhen(d.StartAfter, loc)
+	check("Start after", err)
+	o.CompleteAfter, err = service.ParseWhen(d.CompleteAfter, loc)
 	check("Complete after", err)
 	o.ReceivedAfter, err = parseLocalTime(d.ReceivedAfter, dateLayout)
 	check("Received after", err)

@@ -25,13 +25,19 @@ type Fake struct {
 	endpoints map[string]service.Endpoint
 	batches   map[string]*service.Batch
 	users     []service.User
+	passes    map[string][]service.Pass // by batch
 	secrets   []string
 	err       error
+	dns       map[string]*service.BatchDNS     // by batch; see SetDNS
+	letters   map[string]service.WelcomeLetter // by user address; see mail.go
+	// validations are the users' last validations, by address; see
+	// validate.go.
+	validations map[string]*service.Validation
 }
 
 // NewFake returns an empty service.
 func NewFake() *Fake {
-	return &Fake{endpoints: map[string]service.Endpoint{}, batches: map[string]*service.Batch{}}
+	return &Fake{endpoints: map[string]service.Endpoint{}, batches: map[string]*service.Batch{}, passes: map[string][]service.Pass{}}
 }
 
 // Fail makes every later call return err (nil restores normal answers).
@@ -93,14 +99,32 @@ func (f *Fake) UpdateEndpoint(ctx context.Context, name string, spec service.End
 }
 
 func (f *Fake) putEndpoint(spec service.EndpointSpec) (*service.Endpoint, error) {
-	if spec.Name == "" || spec.Host == "" {
-		return nil, fmt.Errorf("endpoint %q: name and host are required: %w", spec.Name, service.ErrInvalid)
+	if spec.Name == "" || (spec.Host == "" && spec.Profile == "") {
+		return nil, fmt.Errorf("endpoint %q: name and host are required (or a profile): %w", spec.Name, service.ErrInvalid)
 	}
 	ep := spec.Endpoint
 	if spec.AdminPassword != "" {
 		f.secrets = append(f.secrets, spec.AdminPassword)
 		ep.HasAdminPassword = true
 	}
+	if ep.OAuth != nil {
+		o := *ep.OAuth
+		for _, s := range []struct {
+			given string
+			has   *bool
+		}{{spec.OAuthClientSecret, &o.HasClientSecret}, {spec.OAuthPrivateKey, &o.HasPrivateKey}, {spec.OAuthServiceAccountKey, &o.HasServiceAccountKey}} {
+			if s.given != "" {
+				f.secrets = append(f.secrets, s.given)
+				*s.has = true
+			}
+		}
+		ep.OAuth, ep.Credentials = &o, service.CredentialsOAuth
+	}
+	eff, err := service.EffectiveSettings(ep)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %q: %v: %w", spec.Name, err, service.ErrInvalid)
+	}
+	ep.Effective = eff
 	ep.Created = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	f.endpoints[ep.Name] = ep
 	return &ep, nil
@@ -410,4 +434,29 @@ func (f *Fake) Report(ctx context.Context, batchName string) ([]service.User, er
 		}
 	}
 	return us, nil
+}
+
+// AddPass records a finished pass of a user of the batch, as a worker
+// would; History returns them in the order added.
+func (f *Fake) AddPass(batchName string, p service.Pass) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.passes[batchName] = append(f.passes[batchName], p)
+}
+
+// EditBatch changes a batch as time or the workers would (its state,
+// Stale), through edit.
+func (f *Fake) EditBatch(name string, edit func(b *service.Batch)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	edit(f.batches[name])
+}
+
+func (f *Fake) History(ctx context.Context, batchName string) ([]service.Pass, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.lookup(batchName); err != nil {
+		return nil, err
+	}
+	return slices.Clone(f.passes[batchName]), nil
 }

@@ -119,14 +119,14 @@
         return;
       }
       for (const [id, v] of [['batch-state', data.state], ['batch-items', data.items], ['batch-size', data.size],
-        ['batch-last-sync', data.last_sync], ['batch-next-sync', data.next_sync]]) {
+        ['batch-last-sync', data.last_sync], ['batch-next-sync', data.next_sync], ['batch-grade', data.grade]]) {
         setText(document.getElementById(id), v);
       }
       setActions(document.getElementById('batch-actions'), data.actions, data.actions_html);
       for (const u of data.users) {
         const tr = rows.get(u.email);
         tr.dataset.status = u.status;
-        for (const [cls, v] of [['status', u.status], ['synced', u.synced], ['skipped', u.skipped], ['failed', u.failed],
+        for (const [cls, v] of [['status', u.status], ['grade', u.grade], ['synced', u.synced], ['skipped', u.skipped], ['failed', u.failed],
           ['bytes', u.bytes_text], ['last-sync', u.last_sync], ['error', u.error]]) {
           setText(tr.querySelector('td.' + cls), v);
         }
@@ -136,5 +136,32 @@
       }
       applyFilter();
     });
+  }
+
+  // The endpoint form's profile select shows the profile's defaults as
+  // the placeholders of the fields left to it: they stay empty, so that
+  // the profile's figures apply (and follow it).
+  const profile = document.getElementById('ep-profile');
+  if (profile) {
+    const fields = { host: 'ep-host', port: 'ep-port', maxMigrations: 'ep-max-migrations', maxMessageSize: 'ep-max-message-size' };
+    const initial = {};
+    for (const [key, id] of Object.entries(fields)) {
+      const el = document.getElementById(id);
+      if (el) initial[key] = el.placeholder;
+    }
+    const secDefault = document.querySelector('#ep-security option[value=""]');
+    const showDefaults = () => {
+      const o = profile.selectedOptions[0];
+      if (!o) return;
+      for (const [key, id] of Object.entries(fields)) {
+        const el = document.getElementById(id);
+        if (el) el.placeholder = o.dataset[key] || initial[key];
+      }
+      if (secDefault) {
+        secDefault.textContent = o.dataset.security ? `default (${o.dataset.security}, the profile's)` : 'default (tls on port 993, else starttls)';
+      }
+    };
+    profile.addEventListener('change', showDefaults);
+    showDefaults();
   }
 })();
