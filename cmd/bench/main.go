@@ -63,6 +63,8 @@ func main() {
 	repeat := flag.Int("repeat", 3, "rounds (every tool once per round)")
 	withService := flag.Bool("service", true, "also migrate the corpus as one batch through imapmigrate serve")
 	syncArgs := flag.String("sync-args", "", "extra arguments for imapmigrate sync (space separated), e.g. --connections 2")
+	unchanged := flag.Int("unchanged", 0, "instead of the harness: time the incremental pass over an unchanged mailbox of this many messages (100000 for the issue's figure)")
+	unchangedPasses := flag.Int("unchanged-passes", 5, "with -unchanged: unchanged passes to time")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -76,7 +78,10 @@ func main() {
 	if b.harness, err = filepath.Abs(*harness); err == nil {
 		b.bin, err = filepath.Abs(*bin)
 	}
-	if err == nil {
+	switch {
+	case err == nil && *unchanged > 0:
+		err = b.unchanged(*unchanged, *unchangedPasses)
+	case err == nil:
 		err = b.main(strings.Split(*toolList, ","), *repeat, *withService)
 	}
 	if err != nil {

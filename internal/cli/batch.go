@@ -151,6 +151,7 @@ func newBatchCreateCmd(rf *remoteFlags, stdout, stderr io.Writer) *cobra.Command
 	f.StringVar(&maxSize, "max-message-size", "35MiB", "skip (and report) larger messages: bytes or with a unit (KiB, MiB, GiB, KB, MB, GB)")
 	f.IntVar(&o.MaxItems, "max-items", mailsync.DefaultMaxItems, "migrate at most the newest N messages of each mailbox")
 	f.StringVar(&receivedAfter, "received-after", "", "leave out messages received before this date (2024-01-31 or RFC 3339)")
+	f.StringVar(&o.GmailLabels, "gmail-labels", "", "Gmail source: folders (default: each label a folder) or keywords (All Mail only, each message once, labels as keywords)")
 	f.BoolVar(&o.DisarmReadReceipts, "disarm-read-receipts", false, "add $MDNSent to copied messages that ask for a read receipt, so that the destination's mail programs do not offer one again (Office 365)")
 	schedule.register(f)
 	f.StringSliceVar(&o.NotificationEmails, "notify", nil, "addresses to send the batch's reports to (comma-separated)")

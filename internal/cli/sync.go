@@ -384,6 +384,7 @@ func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
 		memProf   string
 		maxBytes  string
 		disarm    bool
+		gmailLbls string
 	)
 	cmd := &cobra.Command{
 		Use:     "sync",
@@ -400,6 +401,7 @@ func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&report, "report", "", "write the report as JSON to this file")
 	f.StringVar(&maxBytes, "max-bytes", "", "copy at most this many bytes in this run, newest first, and leave the rest for the next run: bytes or with a unit (KiB, MiB, GiB, KB, MB, GB); 0 = no cap (default: the profiles' daily budget, the lower of the source's download and the destination's upload, e.g. 500MB into Gmail)")
 	f.BoolVar(&disarm, "disarm-read-receipts", false, "add the keyword $MDNSent to copied messages that ask for a read receipt (Disposition-Notification-To), so that the destination's mail programs do not offer to send one again (Office 365); the bytes are unchanged")
+	f.StringVar(&gmailLbls, "gmail-labels", mailsync.GmailLabelsFolders, "Gmail source: \"folders\" copies each label as a folder; \"keywords\" copies only All Mail, each message once (in INBOX, Drafts, Sent or Archive), its labels as keywords")
 	f.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile (pprof) to this file")
 	f.StringVar(&memProf, "memprofile", "", "write a heap profile (pprof) to this file at the end of the copy")
 	f.MarkHidden("cpuprofile")
@@ -428,6 +430,10 @@ func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
 			return exitf(ExitUsage, "--max-bytes: %w", err)
 		}
 		opts.DisarmReadReceipts = disarm
+		if gmailLbls != mailsync.GmailLabelsFolders && gmailLbls != mailsync.GmailLabelsKeywords {
+			return exitf(ExitUsage, "--gmail-labels: %q: want folders or keywords", gmailLbls)
+		}
+		opts.GmailLabels = gmailLbls
 		if statePath == "" {
 			if statePath, err = defaultStatePath(opts.Source, opts.Dest); err != nil {
 				return exitf(ExitUsage, "--state: %w", err)

@@ -702,6 +702,19 @@ func (s *run) copyOne(ctx context.Context, l *lane, fr *folderRun, m *srcMsg, li
 	return s.settle(ctx, l, fr, maxInflight-1)
 }
 
+// mappedRecord is what a pass keeps in folderRun.mapped of a copy it
+// made (rec itself goes to the state): the fingerprint only when the
+// destination gave no UID. Within the pass, a copy's fingerprint is read
+// again only by a reconciliation, and only for a copy it cannot tell by
+// destination UID; the 40 bytes saved per message are a fifth of what a
+// full pass holds per message at its peak.
+func mappedRecord(rec store.Message) store.Message {
+	if rec.DestUID != 0 {
+		rec.Fingerprint = ""
+	}
+	return rec
+}
+
 // settle reads the answers of the oldest APPENDs until at most keep are
 // awaited, and records each outcome: copied, refused (a skipped item), or
 // to retry. A lost connection leaves the rest unsettled: the retry
@@ -742,9 +755,9 @@ func (s *run) settle(ctx context.Context, l *lane, fr *folderRun, keep int) erro
 			}
 			continue
 		}
-		rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(data.UID), Flags: flagStrings(m.flags), Fingerprint: a.fp}
+		rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(data.UID), Flags: fr.flagSets.strings(m.flags), Fingerprint: a.fp}
 		fr.mu.Lock()
-		fr.mapped[m.uid] = rec
+		fr.mapped[m.uid] = mappedRecord(rec)
 		fr.rep.Copied++
 		fr.rep.Bytes += a.size
 		fr.mu.Unlock()

@@ -72,11 +72,16 @@ func (s *run) openDest(ctx context.Context, dst *imapconn.Conn, fr *folderRun, d
 		fr.st = &store.Folder{Mailbox: s.opts.Mailbox, SourceName: m.Source}
 	} else if fr.reset {
 		if err := s.opts.State.ResetFolder(ctx, fr.st.ID); err != nil {
-			return err
+			return stateErr{err}
 		}
 	}
 	fr.st.SourceUIDValidity, fr.st.DestName, fr.st.DestUIDValidity = fr.uidValidity, m.Dest, sel.UIDValidity
-	return s.opts.State.SaveFolder(ctx, fr.st)
+	// A state that cannot be written stops the pass (see fatal): the
+	// folder is not in error, the database is, and the next pass copies it.
+	if err := s.opts.State.SaveFolder(ctx, fr.st); err != nil {
+		return stateErr{err}
+	}
+	return nil
 }
 
 // createFolder creates a destination folder, with its special use where the
@@ -208,7 +213,7 @@ func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr
 			continue
 		}
 		destFP[fp] = l[1:]
-		rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(l[0].uid), Flags: flagStrings(l[0].flags), Fingerprint: fp}
+		rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(l[0].uid), Flags: fr.flagSets.strings(l[0].flags), Fingerprint: fp}
 		found = append(found, rec)
 		fr.mu.Lock()
 		fr.mapped[m.uid] = rec
@@ -293,7 +298,7 @@ func (s *run) syncFlags(ctx context.Context, dst *imapconn.Conn, fr *folderRun) 
 			keys = append(keys, key)
 		}
 		c.uids.AddNum(imap.UID(r.DestUID))
-		r.Flags = flagStrings(m.flags)
+		r.Flags = fr.flagSets.strings(m.flags)
 		c.recs = append(c.recs, r)
 	}
 	if noUID > 0 {
@@ -326,7 +331,7 @@ func (s *run) syncFlags(ctx context.Context, dst *imapconn.Conn, fr *folderRun) 
 			}
 		}
 		if err := s.opts.State.PutMessages(ctx, fr.st.ID, c.recs); err != nil {
-			return err
+			return stateErr{err}
 		}
 		for _, r := range c.recs {
 			fr.mapped[imap.UID(r.SourceUID)] = r
@@ -355,14 +360,6 @@ func diffFlags(have []string, want []imap.Flag) (add, del []imap.Flag) {
 		}
 	}
 	return add, del
-}
-
-func flagStrings(flags []imap.Flag) []string {
-	out := make([]string, len(flags))
-	for i, f := range flags {
-		out[i] = string(f)
-	}
-	return out
 }
 
 // finish counts every destination folder and settles its status. The

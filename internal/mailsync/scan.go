@@ -175,7 +175,15 @@ func planFolders(ctx context.Context, src, dst *imapconn.Conn, opts Options, log
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("list destination folders of %s: %w", opts.Dest.User, err)
 	}
+	if opts.GmailLabels == GmailLabelsKeywords {
+		if err := gmailListing(srcTree); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	plan = folder.Plan(srcTree.listed, srcTree.ns, dstTree.listed, dstTree.ns, opts.Folders)
+	if opts.GmailLabels == GmailLabelsKeywords {
+		gmailPlan(plan)
+	}
 	for _, u := range srcTree.unmappable {
 		log.Warn("Source folder name is not valid modified UTF-7; folder skipped.", "folder", u.mapping().Display)
 		plan = append(plan, u.mapping())
@@ -230,6 +238,9 @@ type folderRun struct {
 	appendMu sync.RWMutex
 	mu       sync.Mutex // guards mapped, rep counters and done
 	mapped   map[imap.UID]store.Message
+	// flagSets shares the flag slices of msgs and mapped between the
+	// messages that have the same flags.
+	flagSets flagSets
 	done     int
 	failed   bool
 }
@@ -273,14 +284,14 @@ func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error
 	// What the state says is at the destination, by the folder's name.
 	st, err := s.opts.State.Folder(ctx, s.opts.Mailbox, fr.m.Source)
 	if err != nil {
-		return err
+		return stateErr{err}
 	}
 	var recorded []store.Message
 	incremental := st != nil && st.SourceUIDValidity == sel.UIDValidity && st.Settled.ModSeq != 0 && sel.HighestModSeq != 0 && s.capOK && fr.destIntact
 	fr.partial = incremental
 	if incremental {
 		if recorded, err = s.opts.State.Messages(ctx, st.ID); err != nil {
-			return err
+			return stateErr{err}
 		}
 	}
 	switch {
@@ -319,7 +330,7 @@ func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error
 	}
 	if !incremental {
 		if recorded, err = s.opts.State.Messages(ctx, st.ID); err != nil {
-			return err
+			return stateErr{err}
 		}
 	}
 	present := make(map[imap.UID]bool, len(fr.msgs))
@@ -360,7 +371,7 @@ func fetchAll(src *imapconn.Conn, fr *folderRun) error {
 func (fr *folderRun) addMsg(buf *imapclient.FetchMessageBuffer) {
 	flags, dropped := cleanFlags(buf.Flags)
 	fr.dropped += dropped
-	fr.msgs = append(fr.msgs, &srcMsg{uid: buf.UID, size: buf.RFC822Size, date: buf.InternalDate, flags: flags, fr: fr})
+	fr.msgs = append(fr.msgs, &srcMsg{uid: buf.UID, size: buf.RFC822Size, date: buf.InternalDate, flags: fr.flagSets.flags(flags), fr: fr})
 }
 
 // fetchChanged reads a folder that a complete pass left at HIGHESTMODSEQ
@@ -409,7 +420,7 @@ func fetchChanged(src *imapconn.Conn, fr *folderRun, since uint64, recorded []st
 			flags = imapFlags(r.Flags)
 		}
 		fr.dropped += dropped
-		fr.msgs = append(fr.msgs, &srcMsg{uid: uid, flags: flags, fr: fr})
+		fr.msgs = append(fr.msgs, &srcMsg{uid: uid, flags: fr.flagSets.flags(flags), fr: fr})
 	}
 	if len(unknown) == 0 {
 		return nil

@@ -97,6 +97,10 @@ type Options struct {
 	// program at the destination (Outlook on Office 365) does not offer to
 	// send receipts for old mail again. The message bytes are unchanged.
 	DisarmReadReceipts bool
+	// GmailLabels says how a Gmail source's labels travel: GmailLabelsFolders
+	// ("" too) copies each label folder; GmailLabelsKeywords copies only All
+	// Mail, each message once, with its labels as keywords (gmaillabels.go).
+	GmailLabels string
 	// Logger receives warnings and progress lines. Defaults to slog.Default().
 	Logger *slog.Logger
 	// ReconnectTimeout is how long the run keeps trying to reach a server
@@ -150,6 +154,9 @@ type run struct {
 func syncPass(ctx context.Context, opts Options) (*Report, error) {
 	if opts.State == nil {
 		return nil, errors.New("mailsync: no state database")
+	}
+	if err := checkGmailLabels(opts.GmailLabels); err != nil {
+		return nil, err
 	}
 	if opts.Mailbox == "" {
 		opts.Mailbox = MailboxKey(opts.Source, opts.Dest)
@@ -220,7 +227,8 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 		}
 		s.log.Warn("Could not read folder figures; those folders are scanned.", "err", err)
 	}
-	s.capOK = s.capAllowsSkip(plan, srcTree)
+	// Labels change without touching All Mail's MODSEQ: read in full.
+	s.capOK = s.capAllowsSkip(plan, srcTree) && opts.GmailLabels != GmailLabelsKeywords
 	if s.vanished, err = s.findVanished(ctx, plan); err != nil {
 		return nil, err
 	}
@@ -260,6 +268,17 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 				return nil, err
 			}
 			fr.fail(err)
+		}
+	}
+
+	// Gmail labels as keywords: read the label folders, tag each message,
+	// and keep each message in one folder only.
+	if opts.GmailLabels == GmailLabelsKeywords {
+		if err := s.gmailLabels(src, dst, folders); err != nil {
+			if ferr := s.fatal(ctx, err, src, dst); ferr != nil {
+				return nil, ferr
+			}
+			return nil, err
 		}
 	}
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/imapmigrate/imapmigrate/internal/batch"
+	"github.com/imapmigrate/imapmigrate/internal/mailsync"
 )
 
 // userAD binds a sealed password to its user and column.
@@ -89,6 +90,9 @@ func checkOptions(o BatchOptions) error {
 		if !strings.Contains(a, "@") || strings.ContainsAny(a, " <>") {
 			problems = append(problems, fmt.Sprintf("notification_emails: %q is not an address", a))
 		}
+	}
+	if o.GmailLabels != "" && o.GmailLabels != mailsync.GmailLabelsFolders && o.GmailLabels != mailsync.GmailLabelsKeywords {
+		problems = append(problems, fmt.Sprintf("gmail_labels: %q is not folders or keywords", o.GmailLabels))
 	}
 	problems = append(problems, scheduleProblems(o)...)
 	problems = append(problems, checkWelcome(o.Welcome)...)

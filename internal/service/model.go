@@ -204,6 +204,10 @@ type BatchOptions struct {
 	// read receipt (mailsync.Options.DisarmReadReceipts): Office 365 as a
 	// destination can otherwise offer receipts for old mail again.
 	DisarmReadReceipts bool `json:"disarm_read_receipts,omitempty"`
+	// GmailLabels is mailsync.Options.GmailLabels for a Gmail source:
+	// "folders" (or empty, the default) or "keywords" (All Mail only,
+	// labels as keywords).
+	GmailLabels string `json:"gmail_labels,omitempty"`
 	// StartAfter, when set, holds a started batch Scheduled until that
 	// time (see BatchScheduled). Stored in UTC.
 	StartAfter *time.Time `json:"start_after,omitempty"`

@@ -390,8 +390,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 // again. River would rescue them only after RescueStuckJobsAfter (three
 // job slices); with one process on the database nothing else can be
 // running them. The update is River's own rescue, done early: the job
-// table's state column is River's documented job state.
+// table's state column is River's documented job state. The dead
+// process's leases go too, for the same reason: they would hold its
+// mailboxes for a lease TTL while nobody works on them.
 func (s *Service) recoverOrphans(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM leases`); err != nil {
+		return fmt.Errorf("release the leases of a stopped process: %w", err)
+	}
 	res, err := s.db.ExecContext(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running' AND kind IN ($1, $2, $3, $4)`,
 		mailboxArgs{}.Kind(), notificationArgs{}.Kind(), welcomeArgs{}.Kind(), verifyArgs{}.Kind())
 	if err != nil {

@@ -283,6 +283,7 @@ func (s *Service) syncOptions(b *batchRow, u *userRow, src, dst *endpoint, srcCf
 		Logger:     log,
 
 		DisarmReadReceipts: b.Options.DisarmReadReceipts,
+		GmailLabels:        b.Options.GmailLabels,
 	}
 	opts.Folders, opts.MaxMessageSize = passRules(b.Options, src, dst)
 	if opts.MaxItems == 0 {
@@ -563,6 +564,13 @@ func summarize(rep *mailsync.Report) string {
 	if n := len(rep.Failed); n > 0 {
 		it := rep.Failed[0]
 		parts = append(parts, fmt.Sprintf("%d item(s) failed, first: folder %q uid %d: %s", n, it.Folder, it.UID, it.Detail))
+	}
+	// A folder that could not be read, created or copied is an error of
+	// the pass even though the other folders went on.
+	for _, f := range rep.Folders {
+		if f.Error != "" {
+			parts = append(parts, fmt.Sprintf("folder %q: %s", f.Source, f.Error))
+		}
 	}
 	parts = append(parts, rep.Errors...)
 	return strings.Join(parts, "; ")

@@ -67,6 +67,10 @@ type DovecotConfig struct {
 	// RFC 6154 attributes. They are not created (auto = no): the attribute
 	// shows only once a client creates the mailbox.
 	SpecialUse bool
+	// Mailboxes declares further special-use mailboxes, name (with the
+	// namespace's separator) → attribute, e.g. "[Gmail]/All Mail" → `\All`
+	// to imitate Gmail's views. Like SpecialUse's, they are not created.
+	Mailboxes map[string]string
 	// MaxUserIPConnections is mail_max_userip_connections, the limit that
 	// answers NO [LIMIT] at LOGIN. Defaults to 50.
 	MaxUserIPConnections int
@@ -742,6 +746,12 @@ func (d *Dovecot) config() string {
 			w("    auto = no")
 			w("  }")
 		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Mailboxes)) {
+		w("  mailbox %q {", name)
+		w("    special_use = %s", cfg.Mailboxes[name])
+		w("    auto = no")
+		w("  }")
 	}
 	w("}")
 	w("")

@@ -1,0 +1,62 @@
+package mailsync
+
+import (
+	"sync"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// flagSets hands out one shared copy of each distinct flag set of a
+// folder, in the two forms the engine keeps: a mailbox holds a few dozen
+// distinct sets (\Seen, \Seen \Answered, a keyword or two) across tens of
+// thousands of messages, and a slice of its own per message was, with its
+// strings, about a fifth of the heap a full pass holds per message.
+//
+// The slices handed out are shared and must never be changed in place;
+// code that adds a flag appends to a clipped copy (see addFlag).
+type flagSets struct {
+	mu   sync.Mutex
+	sets map[string]*flagSet
+	key  []byte // reused to look sets up without allocating
+}
+
+type flagSet struct {
+	flags []imap.Flag
+	strs  []string // the same flags, as the state records them
+}
+
+// get returns the shared set equal to flags (same flags, same order).
+func (fs *flagSets) get(flags []imap.Flag) *flagSet {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	// Flags are atoms or \-names, which hold no space: a space-separated
+	// key is unambiguous.
+	fs.key = fs.key[:0]
+	for _, f := range flags {
+		fs.key = append(fs.key, f...)
+		fs.key = append(fs.key, ' ')
+	}
+	if set, ok := fs.sets[string(fs.key)]; ok {
+		return set
+	}
+	if fs.sets == nil {
+		fs.sets = map[string]*flagSet{}
+	}
+	set := &flagSet{}
+	for _, f := range flags {
+		set.flags = append(set.flags, f)
+		set.strs = append(set.strs, string(f))
+	}
+	fs.sets[string(fs.key)] = set
+	return set
+}
+
+// flags returns the shared copy of flags.
+func (fs *flagSets) flags(flags []imap.Flag) []imap.Flag {
+	return fs.get(flags).flags
+}
+
+// strings returns flags as the state records them, shared.
+func (fs *flagSets) strings(flags []imap.Flag) []string {
+	return fs.get(flags).strs
+}
