@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -397,16 +396,8 @@ func (s *Service) verify(ctx context.Context, a verifyArgs, lastAttempt bool) er
 		return err
 	}
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.watch(ctx, cancel, l, u.ID, b.ID)
-	}()
-	defer wg.Wait()
-	defer cancel(nil)
+	ctx, _, unwatch := s.watched(ctx, l, u.ID, b.ID)
+	defer unwatch()
 
 	srcCfg, dstCfg, err := s.logins(u, src, dst, log)
 	if err != nil {

@@ -103,18 +103,10 @@ func (s *Service) work(ctx context.Context, userID int64, lastAttempt bool) erro
 	}
 	defer l.release()
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	ctx, cancel, unwatch := s.watched(ctx, l, u.ID, b.ID)
+	defer unwatch()
 	slice := time.AfterFunc(s.cfg.JobSlice, func() { cancel(errSliceOver) })
 	defer slice.Stop()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.watch(ctx, cancel, l, u.ID, b.ID)
-	}()
-	defer wg.Wait()
-	defer cancel(nil)
 
 	srcCfg, dstCfg, err := s.logins(u, src, dst, log)
 	if err != nil {
@@ -350,6 +342,23 @@ func throttleWait(base time.Duration, failures int, hint throttle.Hint) time.Dur
 		d = max(d, hint.Wait+rand.N(hint.Wait/5+1))
 	}
 	return d
+}
+
+// watched runs watch beside the work that holds l: the returned context
+// ends when the admin stops or removes the batch or the lease is lost, or
+// with cancel's cause. unwatch ends it and waits for the watcher.
+func (s *Service) watched(ctx context.Context, l *lease, userID, batchID int64) (_ context.Context, cancel context.CancelCauseFunc, unwatch func()) {
+	ctx, cancel = context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.watch(ctx, cancel, l, userID, batchID)
+	}()
+	return ctx, cancel, func() {
+		cancel(nil)
+		wg.Wait()
+	}
 }
 
 // watch renews the lease and stops the work when the admin stops or
