@@ -49,7 +49,6 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/imapmigrate/imapmigrate/internal/config"
 	"github.com/imapmigrate/imapmigrate/internal/notify"
@@ -165,11 +164,7 @@ func mailInsertOpts() river.InsertOpts {
 	return river.InsertOpts{
 		Queue:       "mail",
 		MaxAttempts: mailAttempts,
-		UniqueOpts: river.UniqueOpts{
-			ByArgs: true,
-			ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
-				rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled},
-		},
+		UniqueOpts:  oneLiveJob,
 	}
 }
 

@@ -184,16 +184,21 @@ type mailboxArgs struct {
 
 func (mailboxArgs) Kind() string { return "mailbox" }
 
+// oneLiveJob makes a job unique by its arguments among the jobs that are
+// still to run or running: one per user (or mail row), while a finished
+// one does not stop the next.
+var oneLiveJob = river.UniqueOpts{
+	ByArgs: true,
+	ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+		rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled},
+}
+
 // InsertOpts: one live job per user, in the mailbox queue.
 func (mailboxArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
 		Queue:       "mailbox",
 		MaxAttempts: defaultMaxAttempts,
-		UniqueOpts: river.UniqueOpts{
-			ByArgs: true,
-			ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
-				rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled},
-		},
+		UniqueOpts:  oneLiveJob,
 	}
 }
 
