@@ -107,6 +107,13 @@ func setup(t *testing.T, o setupOpts) *bundle {
 
 	b := &bundle{t: t, ctx: ctx, src: src, dst: dst, logs: &syncBuffer{}, corpus: map[string][]testserver.Message{},
 		password: srcUsers, pwPrefix: o.passwordPrefix}
+	// A failure in CI is often one that does not come back on a quiet
+	// machine: the service's own words are what is left to read then.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("service log (last 150 lines):\n%s", b.logs.tail(150))
+		}
+	})
 	for i := 1; i <= o.users; i++ {
 		u := fmt.Sprintf("u%02d", i)
 		msgs := testserver.Corpus(testserver.CorpusOptions{Seed: int64(i), Messages: o.messagesBase + i,

@@ -106,6 +106,21 @@ func TestSQLiteFull(t *testing.T) {
 	if err := sqlDB.QueryRowContext(b.ctx, `PRAGMA freelist_count`).Scan(&free); err != nil {
 		t.Fatal(err)
 	}
+	// Free pages would let the passes go on writing for a while (on a
+	// loaded machine, to their end): a filler takes them first.
+	var pageSize int
+	if err := sqlDB.QueryRowContext(b.ctx, `PRAGMA page_size`).Scan(&pageSize); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlDB.ExecContext(b.ctx, fmt.Sprintf(`CREATE TABLE test_filler AS SELECT zeroblob(%d) AS b`, (free+1)*pageSize)); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlDB.QueryRowContext(b.ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlDB.QueryRowContext(b.ctx, `PRAGMA freelist_count`).Scan(&free); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("the database is %d pages, %d of them free", pages, free)
 	if _, err := sqlDB.ExecContext(b.ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages)); err != nil {
 		t.Fatal(err)

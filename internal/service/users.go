@@ -248,19 +248,28 @@ func (s *Service) User(ctx context.Context, email string) (*User, error) {
 // maxErrorHistory is how many errors are kept per user.
 const maxErrorHistory = 50
 
-// recordError adds msg to a user's error history and drops the oldest
-// beyond maxErrorHistory.
-func (s *Service) recordError(ctx context.Context, userID int64, msg string) error {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO batch_user_errors (user_id, at, message) VALUES ($1, $2, $3)`,
-		userID, now(), msg); err != nil {
-		return fmt.Errorf("record error of user %d: %w", userID, err)
-	}
-	_, err := s.db.ExecContext(ctx, `DELETE FROM batch_user_errors WHERE user_id = $1 AND id NOT IN
-		(SELECT id FROM batch_user_errors WHERE user_id = $1 ORDER BY id DESC LIMIT $2)`, userID, maxErrorHistory)
-	if err != nil {
-		return fmt.Errorf("trim error history of user %d: %w", userID, err)
-	}
-	return nil
+// setUserError updates a user as setUser does and adds msg to its error
+// history, in one transaction: the end of an incremental round (endRound)
+// reads a Blocked or Failed user's errors with its status, and must never
+// see the status without the error that came with it.
+func (s *Service) setUserError(ctx context.Context, userID int64, msg, set string, args ...any) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		args = append(args, userID)
+		q := fmt.Sprintf(`UPDATE batch_users SET %s WHERE id = $%d`, set, len(args))
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("update user %d: %w", userID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO batch_user_errors (user_id, at, message) VALUES ($1, $2, $3)`,
+			userID, now(), msg); err != nil {
+			return fmt.Errorf("record error of user %d: %w", userID, err)
+		}
+		// Only the newest maxErrorHistory errors are kept.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM batch_user_errors WHERE user_id = $1 AND id NOT IN
+			(SELECT id FROM batch_user_errors WHERE user_id = $1 ORDER BY id DESC LIMIT $2)`, userID, maxErrorHistory); err != nil {
+			return fmt.Errorf("trim error history of user %d: %w", userID, err)
+		}
+		return nil
+	})
 }
 
 func (s *Service) errorHistory(ctx context.Context, userID int64) ([]ErrorEvent, error) {

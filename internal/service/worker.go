@@ -302,10 +302,7 @@ func (s *Service) retry(ctx context.Context, u *userRow, b *batchRow, err error,
 		until := time.Now().Add(wait)
 		log.Warn("Throttled by a server; waiting.", "err", msg, "until", until.UTC().Format(time.RFC3339))
 		msg = fmt.Sprintf("throttled, retrying at %s: %s", until.UTC().Format("15:04:05 MST"), msg)
-		if err := s.setUser(ctx, u.ID, "last_error = $1, failures = failures + 1, throttled_until = $2", msg, until.UnixMilli()); err != nil {
-			return err
-		}
-		if err := s.recordError(ctx, u.ID, msg); err != nil {
+		if err := s.setUserError(ctx, u.ID, msg, "last_error = $1, failures = failures + 1, throttled_until = $2", msg, until.UnixMilli()); err != nil {
 			return err
 		}
 		return river.JobSnooze(wait)
@@ -314,10 +311,7 @@ func (s *Service) retry(ctx context.Context, u *userRow, b *batchRow, err error,
 	if lastAttempt {
 		return s.fail(ctx, u, b, msg)
 	}
-	if err := s.setUser(ctx, u.ID, "last_error = $1, failures = failures + 1", msg); err != nil {
-		return err
-	}
-	if err := s.recordError(ctx, u.ID, msg); err != nil {
+	if err := s.setUserError(ctx, u.ID, msg, "last_error = $1, failures = failures + 1", msg); err != nil {
 		return err
 	}
 	return fmt.Errorf("sync %s: %w", u.Email, err)
@@ -431,18 +425,18 @@ func (s *Service) finishPass(ctx context.Context, u *userRow, b *batchRow, p pas
 		lastError = summarize(rep)
 	}
 	at := now()
-	err = s.setUser(ctx, u.ID, `status = $1, initial_done = 1, failures = 0, items_synced = $2, items_skipped = $3,
+	set := `status = $1, initial_done = 1, failures = 0, items_synced = $2, items_skipped = $3,
 		skipped_by = $4, items_failed = $5, bytes = bytes + $6, pass_copied = $7, last_sync_at = $8, next_sync_at = $9,
-		enqueued_at = NULL, duration_ms = $10, last_error = $11, report = $12`,
-		status, synced, skipped, skippedBy, rep.Totals.Failed, rep.Totals.Bytes, rep.Totals.Copied, at,
-		at+b.interval().Milliseconds(), elapsed.Milliseconds(), lastError, detailJSON)
+		enqueued_at = NULL, duration_ms = $10, last_error = $11, report = $12`
+	args := []any{status, synced, skipped, skippedBy, rep.Totals.Failed, rep.Totals.Bytes, rep.Totals.Copied, at,
+		at + b.interval().Milliseconds(), elapsed.Milliseconds(), lastError, detailJSON}
+	if lastError != "" {
+		err = s.setUserError(ctx, u.ID, lastError, set, args...)
+	} else {
+		err = s.setUser(ctx, u.ID, set, args...)
+	}
 	if err != nil {
 		return err
-	}
-	if lastError != "" {
-		if err := s.recordError(ctx, u.ID, lastError); err != nil {
-			return err
-		}
 	}
 	log.Info("Sync finished.", "status", status, "copied", rep.Totals.Copied, "synced", synced,
 		"skipped", skipped, "failed", rep.Totals.Failed, "seconds", elapsed.Seconds())
@@ -523,10 +517,7 @@ func (s *Service) block(ctx context.Context, u *userRow, b *batchRow, rep *mails
 			pass_copied = $9, report = $10`
 		args = append(args, synced, skipped, skippedBy, rep.Totals.Failed, rep.Totals.Bytes, rep.Totals.Copied, details)
 	}
-	if err := s.setUser(ctx, u.ID, set, args...); err != nil {
-		return err
-	}
-	if err := s.recordError(ctx, u.ID, msg); err != nil {
+	if err := s.setUserError(ctx, u.ID, msg, set, args...); err != nil {
 		return err
 	}
 	log.Warn("User blocked; waiting for the admin.", "err", why, "retry_at", retryAt.UTC().Format(time.RFC3339))
@@ -597,10 +588,7 @@ func toItems(in []mailsync.Item) []Item {
 // fail marks a user Failed with words an admin can act on.
 func (s *Service) fail(ctx context.Context, u *userRow, b *batchRow, msg string) error {
 	db := context.WithoutCancel(ctx)
-	if err := s.setUser(db, u.ID, "status = $1, last_error = $2, enqueued_at = NULL", UserFailed, msg); err != nil {
-		return err
-	}
-	if err := s.recordError(db, u.ID, msg); err != nil {
+	if err := s.setUserError(db, u.ID, msg, "status = $1, last_error = $2, enqueued_at = NULL", UserFailed, msg); err != nil {
 		return err
 	}
 	return s.settle(db, b.ID)
