@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -53,7 +54,8 @@ type wire struct {
 	ready      []byte // scanned bytes owed to the reader before any socket data
 	hold       []byte // the response being held back, from its first byte
 	holding    bool
-	decided    bool  // the held response is known to be LIST or STATUS
+	decided    bool  // the held response is known to be LIST or STATUS, or private
+	private    bool  // the held response answers a command of ours (privateTag)
 	holdDirect bool  // hold is still in the caller's buffer, right after what goes out directly
 	rerr       error // a read error owed to the reader once ready is drained
 
@@ -86,6 +88,13 @@ type wire struct {
 	observe func(command string, d time.Duration) // Config.Observe
 	sent    map[string]sentCommand                // by tag, while observe is set
 
+	// Commands this package sends itself (MultiAppend) have tags that
+	// start with privatePrefix; their tagged replies go to the channel
+	// waiting in replies, never to go-imap. Guarded by mu.
+	privatePrefix string
+	privateN      int
+	replies       map[string]chan []byte
+
 	nonce      string            // makes this connection's sentinel names unguessable
 	sentinels  map[string]string // raw mailbox name -> sentinel wire form
 	unmappable map[string]string // sentinel as go-imap decodes it -> raw mailbox name
@@ -102,6 +111,7 @@ type sentCommand struct {
 }
 
 func newWire(raw, conn net.Conn, cfg Config) *wire {
+	nonce := newNonce()
 	return &wire{
 		raw:      raw,
 		conn:     conn,
@@ -116,9 +126,12 @@ func newWire(raw, conn net.Conn, cfg Config) *wire {
 		observe:  cfg.Observe,
 		sent:     map[string]sentCommand{},
 
-		nonce:      newNonce(),
+		nonce:      nonce,
 		sentinels:  map[string]string{},
 		unmappable: map[string]string{},
+
+		privatePrefix: "X" + nonce[:8] + ".",
+		replies:       map[string]chan []byte{},
 	}
 }
 
@@ -248,13 +261,21 @@ func (w *wire) filter(b []byte) int {
 		ended := tok == tokLine && !w.in.hasLit
 		if !w.decided {
 			maybe, sure := mayHoldMailbox(w.hold, tok == tokLine)
-			w.decided = sure && maybe
-			if !maybe {
+			pmaybe, psure := hasPrefixSoFar(w.hold, w.privatePrefix, tok == tokLine)
+			w.private = pmaybe && psure
+			w.decided = sure && maybe || w.private
+			if !maybe && !pmaybe {
 				release(w.hold, true)
 				continue
 			}
 		}
 		switch {
+		case w.private && (ended || len(w.hold) > maxHold):
+			// The reply to a command of ours: go-imap never sees it, so
+			// what follows in b can no longer stay in place.
+			w.deliverPrivate(w.hold, ended)
+			w.hold, w.holding, w.private = w.hold[:0], false, false
+			passing = false
 		case ended:
 			out, changed := w.fixMailbox(w.hold)
 			release(out, !changed)
@@ -281,6 +302,53 @@ func mayHoldMailbox(b []byte, lineEnded bool) (maybe, sure bool) {
 		}
 	}
 	return false, true
+}
+
+// hasPrefixSoFar reports whether b may start with prefix, and whether b
+// is enough to tell.
+func hasPrefixSoFar(b []byte, prefix string, lineEnded bool) (maybe, sure bool) {
+	n := min(len(b), len(prefix))
+	if string(b[:n]) != prefix[:n] {
+		return false, true
+	}
+	return true, n == len(prefix) || lineEnded
+}
+
+// privateTag returns a new tag for a command this package sends itself,
+// and the channel its tagged reply will come on.
+func (w *wire) privateTag() (string, chan []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.privateN++
+	tag := w.privatePrefix + strconv.Itoa(w.privateN)
+	ch := make(chan []byte, 1)
+	w.replies[tag] = ch
+	return tag, ch
+}
+
+// forgetPrivate drops the channel of a command that will get no reply.
+func (w *wire) forgetPrivate(tag string) {
+	w.mu.Lock()
+	delete(w.replies, tag)
+	w.mu.Unlock()
+}
+
+// deliverPrivate hands a reply with a private tag to whoever waits for it.
+// A reply that is not a complete line (a hostile or broken server sent a
+// literal in it) breaks the connection rather than reach go-imap.
+func (w *wire) deliverPrivate(resp []byte, ended bool) {
+	if !ended {
+		w.kill(errors.New("the server's answer to MULTIAPPEND is not one line"))
+		return
+	}
+	tag, _, _ := bytes.Cut(resp, []byte(" "))
+	w.mu.Lock()
+	ch := w.replies[string(tag)]
+	delete(w.replies, string(tag))
+	w.mu.Unlock()
+	if ch != nil {
+		ch <- bytes.Clone(resp)
+	}
 }
 
 // fixMailbox replaces, in one complete LIST or STATUS response, a mailbox

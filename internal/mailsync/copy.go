@@ -52,6 +52,15 @@ type lane struct {
 	inflight []appending
 	handled  map[imap.UID]bool
 
+	// MULTIAPPEND, where the destination offers it (see multiappend.go):
+	// the group being written, the groups sent whose answer is awaited,
+	// and the messages of groups the destination refused, which go again
+	// one APPEND each (single) to find the one it refuses.
+	group   *appendGroup
+	groups  []*appendGroup
+	refused []*srcMsg
+	single  bool
+
 	// receipts are the messages of the current batch that ask for a read
 	// receipt (Options.DisarmReadReceipts); dstMDN says whether dstFolder
 	// accepts the keyword $MDNSent.
@@ -336,7 +345,7 @@ func (l *lane) connect(ctx context.Context, s *run) error {
 func (l *lane) abort() {
 	// Answers owed on a dropped connection never come; the retry
 	// reconciles what the server stored.
-	l.inflight = nil
+	l.inflight, l.group, l.groups = nil, nil, nil
 	drop(&l.src)
 	drop(&l.dst)
 }
@@ -378,6 +387,12 @@ func (s *run) copyUnit(ctx context.Context, l *lane, u unit) error {
 		if err == nil {
 			var handled map[imap.UID]bool
 			handled, err = s.copyBatch(ctx, l, fr, pending)
+			if refused := l.refused; len(refused) > 0 {
+				l.refused = nil
+				if err == nil {
+					handled, err = s.appendRefused(ctx, l, fr, handled, refused)
+				}
+			}
 			pending = unhandled(pending, handled)
 			if ferr := s.flush(ctx, l, fr); ferr != nil {
 				return ferr
@@ -654,12 +669,15 @@ func (s *run) copyOne(ctx context.Context, l *lane, fr *folderRun, m *srcMsg, li
 		l.dstFolder = fr.m.Dest
 		l.dstMDN = acceptsKeyword(sel.PermanentFlags, imap.FlagMDNSent)
 	}
-	h := fingerprint.New()
-	flags, receipt, disarmed := l.appendFlags(m)
-	cmd := l.dst.Append(fr.m.Dest, size, &imap.AppendOptions{Flags: flags, Time: m.date})
 	if l.buf == nil {
 		l.buf = make([]byte, 64<<10)
 	}
+	if !l.single && l.dst.CanMultiAppend() {
+		return s.appendToGroup(ctx, l, fr, m, lit)
+	}
+	h := fingerprint.New()
+	flags, receipt, disarmed := l.appendFlags(m)
+	cmd := l.dst.Append(fr.m.Dest, size, &imap.AppendOptions{Flags: flags, Time: m.date})
 	// One buffer per lane: a migration streams gigabytes, and a fresh
 	// buffer per message is garbage the collector has to keep up with.
 	n, err := io.CopyBuffer(cmd, io.TeeReader(lit, h), l.buf)
@@ -721,6 +739,9 @@ func mappedRecord(rec store.Message) store.Message {
 // reconciles them. After a destination over quota it still settles the
 // rest, then returns ErrOverQuota.
 func (s *run) settle(ctx context.Context, l *lane, fr *folderRun, keep int) error {
+	if keep == 0 && (l.group != nil || len(l.groups) > 0) {
+		return s.sendGroup(ctx, l, fr, 0)
+	}
 	var quota error
 	for len(l.inflight) > keep {
 		a := l.inflight[0]
@@ -755,25 +776,33 @@ func (s *run) settle(ctx context.Context, l *lane, fr *folderRun, keep int) erro
 			}
 			continue
 		}
-		rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(data.UID), Flags: fr.flagSets.strings(m.flags), Fingerprint: a.fp}
-		fr.mu.Lock()
-		fr.mapped[m.uid] = mappedRecord(rec)
-		fr.rep.Copied++
-		fr.rep.Bytes += a.size
-		fr.mu.Unlock()
-		if a.receipt {
-			s.countReceipt(a.disarmed)
-		}
-		l.handled[m.uid] = true
-		l.pending = append(l.pending, rec)
-		s.progress(fr, m, a.size)
-		if len(l.pending) >= flushEvery {
-			if err := s.flush(ctx, l, fr); err != nil {
-				return err
-			}
+		if err := s.copied(ctx, l, fr, a, data.UID); err != nil {
+			return err
 		}
 	}
 	return quota
+}
+
+// copied records a message the destination took, as destUID (0 when the
+// destination did not say).
+func (s *run) copied(ctx context.Context, l *lane, fr *folderRun, a appending, destUID imap.UID) error {
+	m := a.m
+	rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(destUID), Flags: fr.flagSets.strings(m.flags), Fingerprint: a.fp}
+	fr.mu.Lock()
+	fr.mapped[m.uid] = mappedRecord(rec)
+	fr.rep.Copied++
+	fr.rep.Bytes += a.size
+	fr.mu.Unlock()
+	if a.receipt {
+		s.countReceipt(a.disarmed)
+	}
+	l.handled[m.uid] = true
+	l.pending = append(l.pending, rec)
+	s.progress(fr, m, a.size)
+	if len(l.pending) >= flushEvery {
+		return s.flush(ctx, l, fr)
+	}
+	return nil
 }
 
 // countReceipt counts a copied message that asked for a read receipt.

@@ -76,8 +76,14 @@ func checkFaultRun(t *testing.T, b *testBundle, p *testserver.Proxy, before *tes
 // proxy with cut, syncs over one connection per side and checks the result.
 func runFault(t *testing.T, source bool, cut testserver.Cut) {
 	t.Helper()
+	runFaultOn(t, source, cut, testserver.DovecotConfig{})
+}
+
+// runFaultOn is runFault with a destination configured as dstCfg says.
+func runFaultOn(t *testing.T, source bool, cut testserver.Cut, dstCfg testserver.DovecotConfig) {
+	t.Helper()
 	msgs, _ := faultCorpus()
-	b := setup(t, setupOpts{messages: msgs})
+	b := setup(t, setupOpts{messages: msgs, dstCfg: dstCfg})
 	before := b.snap(t, b.src, srcPW)
 	var p *testserver.Proxy
 	if source {
@@ -118,13 +124,25 @@ func TestSyncDestCutMidAppend(t *testing.T) {
 	runFault(t, false, testserver.Cut{After: fmt.Appendf(nil, "{%d", bigSize), Skip: 3000})
 }
 
-// TestSyncDestAppendAnswerLost drops the line carrying the tagged OK
-// [APPENDUID] of the fifth APPEND (row 3): Dovecot has stored the message,
-// the client never learns it. The retry must recognise the stored copy
-// rather than append it again, and count it as copied.
+// TestSyncDestAppendAnswerLost drops the line carrying a tagged OK
+// [APPENDUID] (row 3): Dovecot has stored the message, or with MULTIAPPEND
+// the whole group of messages, and the client never learns it. The retry
+// must recognise the stored copies rather than append them again, and
+// count them as copied. Without MULTIAPPEND (as Gmail and Exchange) it is
+// the fifth message's APPEND; with it, the first group's.
 func TestSyncDestAppendAnswerLost(t *testing.T) {
 	t.Parallel()
-	runFault(t, false, testserver.Cut{ToClient: true, After: []byte("APPENDUID"), Nth: 5, Before: true})
+	for _, tc := range []struct {
+		name  string
+		multi bool
+		nth   int
+	}{{"OneByOne", false, 5}, {"MultiAppend", true, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			runFaultOn(t, false, testserver.Cut{ToClient: true, After: []byte("APPENDUID"), Nth: tc.nth, Before: true},
+				testserver.DovecotConfig{NoMultiAppend: !tc.multi})
+		})
+	}
 }
 
 // TestSyncCutLeavesNoPartialMessage cuts with an RST at the

@@ -56,7 +56,11 @@ func setupOAuth(t *testing.T, lifetime time.Duration, msgs []testserver.Message)
 		return testserver.DovecotConfig{Users: map[string]string{user: pw},
 			OAuth2: testserver.DovecotOAuth2{IntrospectionURL: auth.IntrospectionURL, DomainWide: true}}
 	}
-	src, dst := testserver.StartDovecot(t, dc(srcPW)), testserver.StartDovecot(t, dc(dstPW))
+	// The destination stands for Office 365, which has no MULTIAPPEND: one
+	// APPEND per message, as TestSyncOAuthTokenExpiresMidSync counts them.
+	dstCfg := dc(dstPW)
+	dstCfg.NoMultiAppend = true
+	src, dst := testserver.StartDovecot(t, dc(srcPW)), testserver.StartDovecot(t, dstCfg)
 	ctx := context.Background()
 	if err := testserver.Seed(ctx, src.Addr, user, srcPW, msgs); err != nil {
 		t.Fatalf("seed source: %v", err)

@@ -264,11 +264,12 @@ func (p *tokenProxy) serve(w http.ResponseWriter, r *http.Request) {
 	if resp.StatusCode == http.StatusOK {
 		p.mu.Lock()
 		p.n++
-		next := fmt.Sprintf("M.rotated-%d-%s", p.n, p.user[rt])
-		p.user[next] = p.user[rt]
+		user := p.user[rt]
+		next := fmt.Sprintf("M.rotated-%d-%s", p.n, user)
+		p.user[next] = user
 		p.fresh = append(p.fresh, next)
 		p.mu.Unlock()
-		p.auth.AddRefreshToken(next, p.clientID, p.user[rt])
+		p.auth.AddRefreshToken(next, p.clientID, user)
 		answer["refresh_token"] = next
 	}
 	w.WriteHeader(resp.StatusCode)

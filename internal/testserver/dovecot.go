@@ -86,6 +86,10 @@ type DovecotConfig struct {
 	// does not advertise it by itself, even with quota_max_mail_size
 	// (which is what then enforces it).
 	AppendLimit int
+	// NoMultiAppend leaves MULTIAPPEND (RFC 3502) out of the capabilities,
+	// as Gmail and Exchange do, so that a client appends one message per
+	// command.
+	NoMultiAppend bool
 	// OAuth2, when its IntrospectionURL is set, adds XOAUTH2 and
 	// OAUTHBEARER logins checked by Dovecot's oauth2 passdb.
 	OAuth2 DovecotOAuth2
@@ -757,8 +761,23 @@ func (d *Dovecot) config() string {
 	w("")
 	w("protocol imap {")
 	w("  mail_max_userip_connections = %d", cfg.MaxUserIPConnections)
+	var caps []string
+	if cfg.NoMultiAppend {
+		// imap_capability can add to the defaults or replace them: this is
+		// Dovecot 2.3's own list after login, less MULTIAPPEND.
+		caps = append(caps, "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES",
+			"THREAD=REFS THREAD=ORDEREDSUBJECT URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED",
+			"I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE",
+			"SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE")
+	}
 	if cfg.AppendLimit > 0 {
-		w("  imap_capability = +APPENDLIMIT=%d", cfg.AppendLimit)
+		caps = append(caps, fmt.Sprintf("APPENDLIMIT=%d", cfg.AppendLimit))
+		if !cfg.NoMultiAppend {
+			caps[0] = "+" + caps[0]
+		}
+	}
+	if len(caps) > 0 {
+		w("  imap_capability = %s", strings.Join(caps, " "))
 	}
 	if quota {
 		w("  mail_plugins = $mail_plugins imap_quota")
