@@ -44,16 +44,16 @@ func (s *run) openDest(ctx context.Context, dst *imapconn.Conn, fr *folderRun, d
 			fr.rep.Note = joinNote(fr.rep.Note, fmt.Sprintf("subscribe at the destination failed: %v", err))
 		}
 	}
-	sel, err := dst.Select(m.Dest, &imap.SelectOptions{ReadOnly: s.opts.DryRun}).Wait()
+	uidValidity, err := s.destUIDValidity(dst, fr, dt)
 	if err != nil {
-		return fmt.Errorf("select destination folder %q: %w", m.Dest, err)
+		return err
 	}
-	if st := fr.st; st != nil && !fr.reset && (st.DestName != m.Dest || st.DestUIDValidity != sel.UIDValidity) {
+	if st := fr.st; st != nil && !fr.reset && (st.DestName != m.Dest || st.DestUIDValidity != uidValidity) {
 		// The destination folder is not the one the state speaks of
 		// (recreated, renamed, or the mapping rules changed): recognise what
 		// is there by content instead.
 		fr.rep.Note = joinNote(fr.rep.Note, fmt.Sprintf("destination folder changed since the last run (was %q UIDVALIDITY %d, now %q UIDVALIDITY %d): messages already copied were recognised by content",
-			st.DestName, st.DestUIDValidity, m.Dest, sel.UIDValidity))
+			st.DestName, st.DestUIDValidity, m.Dest, uidValidity))
 		fr.reset = true
 	}
 	if fr.reset && fr.partial {
@@ -75,13 +75,27 @@ func (s *run) openDest(ctx context.Context, dst *imapconn.Conn, fr *folderRun, d
 			return stateErr{err}
 		}
 	}
-	fr.st.SourceUIDValidity, fr.st.DestName, fr.st.DestUIDValidity = fr.uidValidity, m.Dest, sel.UIDValidity
+	fr.st.SourceUIDValidity, fr.st.DestName, fr.st.DestUIDValidity = fr.uidValidity, m.Dest, uidValidity
 	// A state that cannot be written stops the pass (see fatal): the
 	// folder is not in error, the database is, and the next pass copies it.
 	if err := s.opts.State.SaveFolder(ctx, fr.st); err != nil {
 		return stateErr{err}
 	}
 	return nil
+}
+
+// destUIDValidity is the UIDVALIDITY of fr's destination folder: as the
+// pass's LIST reported it (LIST-STATUS or STATUS, see figures) for a folder
+// that existed then, which saves a SELECT per folder, or from a SELECT.
+func (s *run) destUIDValidity(dst *imapconn.Conn, fr *folderRun, dt *tree) (uint32, error) {
+	if st := dt.status[fr.m.Dest]; st != nil && st.UIDValidity != 0 && fr.m.DestExists && fr.renamedFrom == "" {
+		return st.UIDValidity, nil
+	}
+	sel, err := dst.Select(fr.m.Dest, &imap.SelectOptions{ReadOnly: s.opts.DryRun}).Wait()
+	if err != nil {
+		return 0, fmt.Errorf("select destination folder %q: %w", fr.m.Dest, err)
+	}
+	return sel.UIDValidity, nil
 }
 
 // createFolder creates a destination folder, with its special use where the
@@ -116,13 +130,17 @@ var roleAttr = map[folder.Role]imap.MailboxAttr{
 }
 
 // selectDest selects the folder's destination unless it is selected
-// already.
-func (s *run) selectDest(dst *imapconn.Conn, fr *folderRun) (*imap.SelectData, error) {
+// already: a round trip per folder saved in an incremental pass, which
+// reconciles and carries flags over folder after folder on one connection.
+func (s *run) selectDest(dst *imapconn.Conn, fr *folderRun) (*imapclient.SelectedMailbox, error) {
+	if mb := dst.Mailbox(); mb != nil && mb.Name == fr.m.Dest {
+		return mb, nil
+	}
 	sel, err := dst.Select(fr.m.Dest, &imap.SelectOptions{ReadOnly: s.opts.DryRun}).Wait()
 	if err != nil {
 		return nil, fmt.Errorf("select destination folder %q: %w", fr.m.Dest, err)
 	}
-	return sel, nil
+	return &imapclient.SelectedMailbox{Name: fr.m.Dest, NumMessages: sel.NumMessages, PermanentFlags: sel.PermanentFlags}, nil
 }
 
 // reconcile finds, among the messages still to copy, those already at the
@@ -316,29 +334,55 @@ func (s *run) syncFlags(ctx context.Context, dst *imapconn.Conn, fr *folderRun) 
 	if _, err := s.selectDest(dst, fr); err != nil {
 		return err
 	}
+	// Every STORE goes out at once, and the answers are read after: one
+	// round trip for the folder rather than one per kind of change.
 	sort.Strings(keys)
+	type sent struct {
+		cmd   *imapclient.FetchCommand
+		c     *change
+		flags []imap.Flag
+	}
+	var stores []sent
 	for _, key := range keys {
 		c := changes[key]
 		for _, op := range []struct {
 			op    imap.StoreFlagsOp
 			flags []imap.Flag
 		}{{imap.StoreFlagsAdd, c.add}, {imap.StoreFlagsDel, c.del}} {
-			if len(op.flags) == 0 {
-				continue
-			}
-			if err := dst.Store(c.uids, &imap.StoreFlags{Op: op.op, Silent: true, Flags: op.flags}, nil).Close(); err != nil {
-				return fmt.Errorf("update flags %v of uids %s in %q: %w", op.flags, c.uids, fr.m.Dest, err)
+			if len(op.flags) > 0 {
+				cmd := dst.Store(c.uids, &imap.StoreFlags{Op: op.op, Silent: true, Flags: op.flags}, nil)
+				stores = append(stores, sent{cmd, c, op.flags})
 			}
 		}
-		if err := s.opts.State.PutMessages(ctx, fr.st.ID, c.recs); err != nil {
-			return stateErr{err}
+	}
+	var firstErr error
+	failed := map[*change]bool{}
+	for _, st := range stores {
+		if err := st.cmd.Close(); err != nil {
+			failed[st.c] = true
+			if firstErr == nil {
+				firstErr = fmt.Errorf("update flags %v of uids %s in %q: %w", st.flags, st.c.uids, fr.m.Dest, err)
+			}
 		}
+	}
+	// What was stored is recorded; a change that failed is tried again by
+	// the next pass (adding or removing a flag twice is harmless).
+	var recs []store.Message
+	for _, key := range keys {
+		c := changes[key]
+		if failed[c] {
+			continue
+		}
+		recs = append(recs, c.recs...)
 		for _, r := range c.recs {
 			fr.mapped[imap.UID(r.SourceUID)] = r
 		}
 		fr.rep.FlagsUpdated += len(c.recs)
 	}
-	return nil
+	if err := s.opts.State.PutMessages(ctx, fr.st.ID, recs); err != nil {
+		return stateErr{err}
+	}
+	return firstErr
 }
 
 // diffFlags returns the flags to add and to remove to go from have to want.

@@ -234,41 +234,46 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 	}
 
 	// 3. Scan each source folder: UIDs, flags, dates and sizes, and what the
-	// state says is already at the destination.
+	// state says is already at the destination. Meanwhile, on the
+	// destination connection:
+	// 4. open the destination folders: create them (empty ones too) and
+	// their subscriptions, check that the state still describes them, and
+	// carry the flag changes of each scanned folder over.
 	s.rep.Folders = make([]FolderReport, len(plan))
 	folders := make([]*folderRun, len(plan))
-	for i, m := range plan {
-		fr := newFolderRun(m, &s.rep.Folders[i])
-		folders[i] = fr
-		if m.Skip != folder.SkipNone {
-			continue
-		}
-		if skip, err := s.skipUnchanged(ctx, fr, srcTree, dstTree); err != nil {
-			return nil, stateErr{err}
-		} else if skip {
-			continue
-		}
-		if err := s.scan(ctx, src, fr); err != nil {
-			err = fmt.Errorf("scan source folder %q: %w", m.Display, err)
-			if err := s.fatal(ctx, err, src, dst); err != nil {
-				return nil, err
+	opened := make(chan *folderRun, len(plan))
+	destDone := make(chan error, 1)
+	go func() { destDone <- s.openAll(ctx, src, dst, opened, dstTree) }()
+	scanErr := func() error {
+		defer close(opened)
+		for i, m := range plan {
+			fr := newFolderRun(m, &s.rep.Folders[i])
+			folders[i] = fr
+			if m.Skip != folder.SkipNone {
+				continue
 			}
-			fr.fail(err)
+			if skip, err := s.skipUnchanged(ctx, fr, srcTree, dstTree); err != nil {
+				return stateErr{err}
+			} else if skip {
+				continue
+			}
+			if err := s.scan(ctx, src, fr); err != nil {
+				err = fmt.Errorf("scan source folder %q: %w", m.Display, err)
+				if err := s.fatal(ctx, err, src, dst); err != nil {
+					return err
+				}
+				fr.fail(err)
+				continue
+			}
+			opened <- fr
 		}
+		return nil
+	}()
+	if err := <-destDone; err != nil {
+		return nil, err
 	}
-
-	// 4. Open the destination folders: create them (empty ones too) and
-	// their subscriptions, and check that the state still describes them.
-	for _, fr := range folders {
-		if !fr.active() || fr.unchanged {
-			continue
-		}
-		if err := s.openDest(ctx, dst, fr, dstTree); err != nil {
-			if err := s.fatal(ctx, err, src, dst); err != nil {
-				return nil, err
-			}
-			fr.fail(err)
-		}
+	if scanErr != nil {
+		return nil, scanErr
 	}
 
 	// Gmail labels as keywords: read the label folders, tag each message,
@@ -348,6 +353,31 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 	s.rep.Finished = time.Now()
 	s.rep.total()
 	return s.rep, nil
+}
+
+// openAll opens the destination folder of each folder run that comes on
+// scanned, in the order they come, and carries its flag changes over (a
+// second syncFlags after the reconciliation finds only the messages that
+// recognised). It drains scanned whatever happens, and returns what
+// stops the pass. Not with Gmail labels as keywords: their keywords are
+// known only once every label folder is read.
+func (s *run) openAll(ctx context.Context, src, dst *imapconn.Conn, scanned <-chan *folderRun, dt *tree) error {
+	var stop error
+	for fr := range scanned {
+		if stop != nil {
+			continue
+		}
+		err := s.openDest(ctx, dst, fr, dt)
+		if err == nil && s.opts.GmailLabels != GmailLabelsKeywords {
+			err = s.syncFlags(ctx, dst, fr)
+		}
+		if err != nil {
+			if stop = s.fatal(ctx, err, src, dst); stop == nil {
+				fr.fail(err)
+			}
+		}
+	}
+	return stop
 }
 
 // dial connects, and ties the connection to the run's context: go-imap
