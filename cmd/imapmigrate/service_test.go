@@ -473,10 +473,11 @@ func TestServeResumesAfterKill(t *testing.T) {
 		return testserver.Corpus(testserver.CorpusOptions{Seed: int64(i), Messages: 800,
 			Folders: []string{"INBOX", "Sent"}, MinSize: 2000, MaxSize: 6000})
 	})
-	// The destination is reached over a 100 ms round trip: 16 APPENDs in
-	// flight per round trip make a mailbox take seconds, long enough to
-	// be caught half-way whatever the machine's speed.
-	slow := testserver.StartDelayProxy(t, m.dst.Addr, 50*time.Millisecond)
+	// The destination is reached over a 300 ms round trip: with a
+	// MULTIAPPEND of 50 messages per round trip and a few round trips per
+	// 100 messages, a mailbox takes seconds, long enough to be caught
+	// half-way whatever the machine's speed.
+	slow := testserver.StartDelayProxy(t, m.dst.Addr, 150*time.Millisecond)
 	s := newSite(t, "", "IMAPMIGRATE_CONNECTIONS=1")
 	s.serve()
 	if code, _, errOut := s.cli("serve"); code != 2 || !strings.Contains(errOut, "another imapmigrate serve") {

@@ -153,7 +153,7 @@ func (s *run) selectDest(dst *imapconn.Conn, fr *folderRun) (*imapclient.Selecte
 // or as copied when duringCopy (a retry recognising what a failed attempt
 // stored).
 func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr *folderRun, cands []*srcMsg, duringCopy bool) ([]*srcMsg, error) {
-	if len(cands) == 0 || fr.destMissing {
+	if len(cands) == 0 || fr.destMissing || (fr.destClean && !duringCopy) {
 		return cands, nil
 	}
 	sel, err := s.selectDest(dst, fr)
@@ -256,6 +256,49 @@ func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr
 		return remaining, stateErr{err}
 	}
 	return remaining, nil
+}
+
+// lookAhead does, right after the folder's flags were carried over on
+// the same connection, the first step of the reconciliation that comes
+// before the copy: whether the destination folder holds any message the
+// state does not account for. Almost always it holds none (destClean), and
+// the reconciliation then costs no SELECT and no SEARCH later. Only for a
+// folder with messages the state does not record (candidates to copy).
+func (s *run) lookAhead(dst *imapconn.Conn, fr *folderRun) error {
+	if fr.destMissing || s.opts.DryRun || fr.reset {
+		return nil
+	}
+	uncopied := false
+	for _, m := range fr.msgs {
+		if _, ok := fr.mapped[m.uid]; !ok {
+			uncopied = true
+			break
+		}
+	}
+	if !uncopied {
+		return nil
+	}
+	mb, err := s.selectDest(dst, fr)
+	if err != nil {
+		return err
+	}
+	if mb.NumMessages > 0 {
+		search, err := dst.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
+		if err != nil {
+			return fmt.Errorf("list destination uids in %q: %w", fr.m.Dest, err)
+		}
+		accounted := make(map[imap.UID]bool, len(fr.mapped))
+		for _, r := range fr.mapped {
+			accounted[imap.UID(r.DestUID)] = true
+		}
+		for _, uid := range search.AllUIDs() {
+			if !accounted[uid] {
+				return nil
+			}
+		}
+	}
+	fr.destClean = true
+	return nil
 }
 
 // fetchHeaders fetches UID, FLAGS, RFC822.SIZE and the header section of

@@ -215,6 +215,13 @@ type folderRun struct {
 	dropped     int  // invalid keywords left out
 	reset       bool // the recorded messages are void (a UIDVALIDITY changed)
 	destMissing bool // dry run: the destination folder does not exist yet
+	// listStatus is the source folder's STATUS as the pass's LIST gave it
+	// (see figures), nil if none.
+	listStatus *imap.StatusData
+	// destClean says the look-ahead (see lookAhead) found every message
+	// of the destination folder accounted for by the state, so that the
+	// reconciliation before the copy has nothing to look for.
+	destClean bool
 
 	// seen are the source folder's figures as EXAMINE showed them before
 	// the scan (zero without CONDSTORE); unchanged says the folder was
@@ -273,32 +280,58 @@ func (fr *folderRun) fail(err error) {
 // complete pass settled is read by its changes only (fetchChanged).
 func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error {
 	condStore := src.Caps().Has(imap.CapCondStore)
-	sel, err := src.Select(fr.m.Source, &imap.SelectOptions{ReadOnly: true, CondStore: condStore}).Wait()
+	// What the state says is at the destination, by the folder's name.
+	st, err := s.opts.State.Folder(ctx, s.opts.Mailbox, fr.m.Source)
 	if err != nil {
+		return stateErr{err}
+	}
+	byChanges := func(uidValidity uint32, modSeq uint64) bool {
+		return st != nil && st.SourceUIDValidity == uidValidity && st.Settled.ModSeq != 0 && modSeq != 0 && s.capOK && fr.destIntact
+	}
+	var recorded []store.Message
+	loaded := false
+	exam := src.Select(fr.m.Source, &imap.SelectOptions{ReadOnly: true, CondStore: condStore})
+	// When the LIST's figures say that the folder is read by its changes,
+	// they are asked for with the EXAMINE rather than after it: a round
+	// trip less per folder. Should the EXAMINE say otherwise (the folder
+	// changed since the LIST), the answers are dropped.
+	var early *changes
+	if l := fr.listStatus; l != nil && byChanges(l.UIDValidity, l.HighestModSeq) {
+		if recorded, err = s.opts.State.Messages(ctx, st.ID); err != nil {
+			_, _ = exam.Wait()
+			return stateErr{err}
+		}
+		loaded = true
+		early = askChanges(src, st.Settled.ModSeq)
+	}
+	sel, err := exam.Wait()
+	if err != nil {
+		early.drop()
 		return fmt.Errorf("examine: %w", err)
 	}
 	fr.uidValidity = sel.UIDValidity
 	if condStore {
 		fr.seen = store.Figures{ModSeq: sel.HighestModSeq, UIDNext: uint32(sel.UIDNext), Messages: sel.NumMessages}
 	}
-	// What the state says is at the destination, by the folder's name.
-	st, err := s.opts.State.Folder(ctx, s.opts.Mailbox, fr.m.Source)
-	if err != nil {
-		return stateErr{err}
-	}
-	var recorded []store.Message
-	incremental := st != nil && st.SourceUIDValidity == sel.UIDValidity && st.Settled.ModSeq != 0 && sel.HighestModSeq != 0 && s.capOK && fr.destIntact
+	incremental := byChanges(sel.UIDValidity, sel.HighestModSeq)
 	fr.partial = incremental
-	if incremental {
+	if incremental && !loaded {
 		if recorded, err = s.opts.State.Messages(ctx, st.ID); err != nil {
+			early.drop()
 			return stateErr{err}
 		}
+		loaded = true
 	}
 	switch {
 	case sel.NumMessages == 0:
+		early.drop()
 	case incremental:
-		err = fetchChanged(src, fr, st.Settled.ModSeq, recorded)
+		if early == nil {
+			early = askChanges(src, st.Settled.ModSeq)
+		}
+		err = early.read(src, fr, recorded)
 	default:
+		early.drop()
 		err = fetchAll(src, fr)
 	}
 	if err != nil {
@@ -328,7 +361,7 @@ func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error
 		fr.reset = true
 		return nil
 	}
-	if !incremental {
+	if !loaded {
 		if recorded, err = s.opts.State.Messages(ctx, st.ID); err != nil {
 			return stateErr{err}
 		}
@@ -374,7 +407,7 @@ func (fr *folderRun) addMsg(buf *imapclient.FetchMessageBuffer) {
 	fr.msgs = append(fr.msgs, &srcMsg{uid: buf.UID, size: buf.RFC822Size, date: buf.InternalDate, flags: fr.flagSets.flags(flags), fr: fr})
 }
 
-// fetchChanged reads a folder that a complete pass left at HIGHESTMODSEQ
+// changes reads a folder that a complete pass left at HIGHESTMODSEQ
 // since (CONDSTORE, RFC 7162) without fetching what did not change: the
 // UIDs present now (UID SEARCH ALL: one line with ESEARCH), which give the
 // expunges by difference with the state (go-imap has no QRESYNC), the
@@ -386,21 +419,50 @@ func (fr *folderRun) addMsg(buf *imapclient.FetchMessageBuffer) {
 //
 // The CHANGEDSINCE FETCH is consumed in its own goroutine while the
 // SEARCH is waited for: go-imap stalls on a FETCH nobody reads.
-func fetchChanged(src *imapconn.Conn, fr *folderRun, since uint64, recorded []store.Message) error {
-	changed := map[imap.UID][]imap.Flag{}
+type changes struct {
+	since   uint64
+	changed map[imap.UID][]imap.Flag
+	fetched chan error
+	search  *imapclient.SearchCommand
+}
+
+// askChanges sends the CHANGEDSINCE FETCH and the SEARCH.
+func askChanges(src *imapconn.Conn, since uint64) *changes {
+	c := &changes{since: since, changed: map[imap.UID][]imap.Flag{}, fetched: make(chan error, 1)}
 	cmd := src.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, ChangedSince: since})
-	changedErr := make(chan error, 1)
 	go func() {
-		changedErr <- collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
+		c.fetched <- collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
 			if buf.UID != 0 {
-				changed[buf.UID] = buf.Flags
+				c.changed[buf.UID] = buf.Flags
 			}
 		})
 	}()
-	search, err := src.UIDSearch(&imap.SearchCriteria{}, searchAll(src)).Wait()
-	if cerr := <-changedErr; err == nil && cerr != nil {
-		err = fmt.Errorf("flags changed since modseq %d: %w", since, cerr)
+	c.search = src.UIDSearch(&imap.SearchCriteria{}, searchAll(src))
+	return c
+}
+
+// wait waits for both answers.
+func (c *changes) wait() (*imap.SearchData, error) {
+	search, err := c.search.Wait()
+	if ferr := <-c.fetched; err == nil && ferr != nil {
+		err = fmt.Errorf("flags changed since modseq %d: %w", c.since, ferr)
 	}
+	return search, err
+}
+
+// drop waits for the answers of changes not wanted after all (nil: none
+// asked), so that the connection is ready for the next command.
+func (c *changes) drop() {
+	if c != nil {
+		_, _ = c.wait()
+	}
+}
+
+// read fills fr in from the answers, and fetches the messages the state
+// does not record.
+func (c *changes) read(src *imapconn.Conn, fr *folderRun, recorded []store.Message) error {
+	changed := c.changed
+	search, err := c.wait()
 	if err != nil {
 		return err
 	}
@@ -425,7 +487,7 @@ func fetchChanged(src *imapconn.Conn, fr *folderRun, since uint64, recorded []st
 	if len(unknown) == 0 {
 		return nil
 	}
-	cmd = src.Fetch(unknown, &imap.FetchOptions{UID: true, Flags: true, InternalDate: true, RFC822Size: true})
+	cmd := src.Fetch(unknown, &imap.FetchOptions{UID: true, Flags: true, InternalDate: true, RFC822Size: true})
 	return collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
 		if buf.UID != 0 {
 			fr.addMsg(buf)

@@ -257,6 +257,7 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 			} else if skip {
 				continue
 			}
+			fr.listStatus = srcTree.status[m.Source]
 			if err := s.scan(ctx, src, fr); err != nil {
 				err = fmt.Errorf("scan source folder %q: %w", m.Display, err)
 				if err := s.fatal(ctx, err, src, dst); err != nil {
@@ -358,8 +359,9 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 // openAll opens the destination folder of each folder run that comes on
 // scanned, in the order they come, and carries its flag changes over (a
 // second syncFlags after the reconciliation finds only the messages that
-// recognised). It drains scanned whatever happens, and returns what
-// stops the pass. Not with Gmail labels as keywords: their keywords are
+// recognised), and looks ahead for the reconciliation while the folder is
+// selected. It drains scanned whatever happens, and returns what stops
+// the pass. Not with Gmail labels as keywords: their keywords are
 // known only once every label folder is read.
 func (s *run) openAll(ctx context.Context, src, dst *imapconn.Conn, scanned <-chan *folderRun, dt *tree) error {
 	var stop error
@@ -370,6 +372,9 @@ func (s *run) openAll(ctx context.Context, src, dst *imapconn.Conn, scanned <-ch
 		err := s.openDest(ctx, dst, fr, dt)
 		if err == nil && s.opts.GmailLabels != GmailLabelsKeywords {
 			err = s.syncFlags(ctx, dst, fr)
+		}
+		if err == nil {
+			err = s.lookAhead(dst, fr)
 		}
 		if err != nil {
 			if stop = s.fatal(ctx, err, src, dst); stop == nil {
