@@ -36,7 +36,9 @@ IMAPMIGRATE_INTEGRATION=1 go test -count=1 -v -run "$regex" ./... >"$out" 2>&1 |
 # A failed or missing test leaves the report as it was.
 if grep -qE '\| (FAIL|not run) \|' "$report.new"; then
 	grep -E '\| (FAIL|not run) \|' "$report.new"
-	grep -E '^(FAIL|---|#|.*\[build failed\]|.*setup failed)' "$out" | head -n 40
+	grep -E '^(FAIL|#|.*\[build failed\]|.*setup failed)' "$out" | head -n 40
+	# What a failed test said, without the servers' logs it dumps.
+	grep -E -A 40 '^ *--- FAIL' "$out" | grep -vE '^ +(time=|[A-Z][a-z]{2} [ 0-9]{2} )' | head -n 80
 	rm -f "$report.new"
 	echo "$report not updated: the tests above failed or did not run" >&2
 	exit 1
