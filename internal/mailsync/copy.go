@@ -757,16 +757,14 @@ func (s *run) settle(ctx context.Context, l *lane, fr *folderRun, keep int) erro
 				l.abort()
 				return fmt.Errorf("append uid %d of folder %q to %q: %w", m.uid, fr.m.Display, fr.m.Dest, err)
 			}
-			switch ie.Code {
-			case imap.ResponseCodeOverQuota:
+			switch {
+			case ie.Code == imap.ResponseCodeOverQuota:
 				if quota == nil {
 					quota = fmt.Errorf("%w: append uid %d of folder %q: %w", ErrOverQuota, m.uid, fr.m.Display, ie)
 				}
-			case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse, imap.ResponseCodeServerBug, imap.ResponseCodeTryCreate:
-				// Temporary (RFC 5530); [LIMIT] and [TOOBIG] on an APPEND
-				// are about this message, so they fall through to a
-				// rejection. The messages after it are settled by the
-				// retry's reconciliation.
+			case temporaryAppend(ie.Code):
+				// The messages after it are settled by the retry's
+				// reconciliation.
 				l.abort()
 				return errRetry{fmt.Errorf("append uid %d of folder %q to %q: %w", m.uid, fr.m.Display, fr.m.Dest, err)}
 			default:
@@ -803,6 +801,17 @@ func (s *run) copied(ctx context.Context, l *lane, fr *folderRun, a appending, d
 		return s.flush(ctx, l, fr)
 	}
 	return nil
+}
+
+// temporaryAppend says whether an APPEND refused with code is worth
+// another attempt after a pause (RFC 5530). [LIMIT] and [TOOBIG] on an
+// APPEND are about the message, so they are a rejection instead.
+func temporaryAppend(code imap.ResponseCode) bool {
+	switch code {
+	case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse, imap.ResponseCodeServerBug, imap.ResponseCodeTryCreate:
+		return true
+	}
+	return false
 }
 
 // countReceipt counts a copied message that asked for a read receipt.

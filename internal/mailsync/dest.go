@@ -156,36 +156,9 @@ func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr
 	if len(cands) == 0 || fr.destMissing || (fr.destClean && !duringCopy) {
 		return cands, nil
 	}
-	sel, err := s.selectDest(dst, fr)
-	if err != nil {
+	unknown, unknownUIDFPs, err := s.unaccounted(dst, fr)
+	if err != nil || len(unknown) == 0 {
 		return cands, err
-	}
-	if sel.NumMessages == 0 {
-		return cands, nil
-	}
-	search, err := dst.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
-	if err != nil {
-		return cands, fmt.Errorf("list destination uids in %q: %w", fr.m.Dest, err)
-	}
-	fr.mu.Lock()
-	accounted := make(map[imap.UID]bool, len(fr.mapped))
-	var unknownUIDFPs []string // recorded copies with no destination UID (no UIDPLUS)
-	for _, r := range fr.mapped {
-		if r.DestUID != 0 {
-			accounted[imap.UID(r.DestUID)] = true
-		} else {
-			unknownUIDFPs = append(unknownUIDFPs, r.Fingerprint)
-		}
-	}
-	fr.mu.Unlock()
-	var unknown imap.UIDSet
-	for _, uid := range search.AllUIDs() {
-		if !accounted[uid] {
-			unknown.AddNum(uid)
-		}
-	}
-	if len(unknown) == 0 {
-		return cands, nil
 	}
 
 	// Fingerprints of the destination messages nobody accounts for.
@@ -278,27 +251,39 @@ func (s *run) lookAhead(dst *imapconn.Conn, fr *folderRun) error {
 	if !uncopied {
 		return nil
 	}
-	mb, err := s.selectDest(dst, fr)
+	unknown, _, err := s.unaccounted(dst, fr)
+	fr.destClean = err == nil && len(unknown) == 0
+	return err
+}
+
+// unaccounted lists the messages of fr's destination folder that no
+// record of the state accounts for by UID, and the fingerprints of the
+// records without a destination UID (copies to a server without UIDPLUS).
+func (s *run) unaccounted(dst *imapconn.Conn, fr *folderRun) (unknown imap.UIDSet, noUIDFPs []string, err error) {
+	sel, err := s.selectDest(dst, fr)
+	if err != nil || sel.NumMessages == 0 {
+		return nil, nil, err
+	}
+	search, err := dst.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
 	if err != nil {
-		return err
+		return nil, nil, fmt.Errorf("list destination uids in %q: %w", fr.m.Dest, err)
 	}
-	if mb.NumMessages > 0 {
-		search, err := dst.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
-		if err != nil {
-			return fmt.Errorf("list destination uids in %q: %w", fr.m.Dest, err)
-		}
-		accounted := make(map[imap.UID]bool, len(fr.mapped))
-		for _, r := range fr.mapped {
+	fr.mu.Lock()
+	accounted := make(map[imap.UID]bool, len(fr.mapped))
+	for _, r := range fr.mapped {
+		if r.DestUID != 0 {
 			accounted[imap.UID(r.DestUID)] = true
-		}
-		for _, uid := range search.AllUIDs() {
-			if !accounted[uid] {
-				return nil
-			}
+		} else {
+			noUIDFPs = append(noUIDFPs, r.Fingerprint)
 		}
 	}
-	fr.destClean = true
-	return nil
+	fr.mu.Unlock()
+	for _, uid := range search.AllUIDs() {
+		if !accounted[uid] {
+			unknown.AddNum(uid)
+		}
+	}
+	return unknown, noUIDFPs, nil
 }
 
 // fetchHeaders fetches UID, FLAGS, RFC822.SIZE and the header section of

@@ -102,17 +102,15 @@ func (s *run) sendGroup(ctx context.Context, l *lane, fr *folderRun, keep int) e
 				l.abort()
 				return fmt.Errorf("append %d messages of folder %q to %q: %w", len(g.msgs), fr.m.Display, fr.m.Dest, err)
 			}
-			switch ie.Code {
-			case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse, imap.ResponseCodeServerBug, imap.ResponseCodeTryCreate:
+			if temporaryAppend(ie.Code) {
 				l.abort()
 				return errRetry{fmt.Errorf("append %d messages of folder %q to %q: %w", len(g.msgs), fr.m.Display, fr.m.Dest, err)}
-			default:
-				for _, a := range g.msgs {
-					l.refused = append(l.refused, a.m)
-				}
-				s.log.Info("The destination refused a MULTIAPPEND; its messages go again one by one.",
-					"folder", fr.m.Display, "messages", len(g.msgs), "said", errText(ie))
 			}
+			for _, a := range g.msgs {
+				l.refused = append(l.refused, a.m)
+			}
+			s.log.Info("The destination refused a MULTIAPPEND; its messages go again one by one.",
+				"folder", fr.m.Display, "messages", len(g.msgs), "said", errText(ie))
 			continue
 		}
 		for i, a := range g.msgs {

@@ -277,7 +277,7 @@ func (fr *folderRun) fail(err error) {
 
 // scan examines a source folder and reads every message's UID, flags,
 // INTERNALDATE and size, then loads the folder's state. A folder a
-// complete pass settled is read by its changes only (fetchChanged).
+// complete pass settled is read by its changes only (see changes).
 func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error {
 	condStore := src.Caps().Has(imap.CapCondStore)
 	// What the state says is at the destination, by the folder's name.

@@ -241,35 +241,10 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 	// carry the flag changes of each scanned folder over.
 	s.rep.Folders = make([]FolderReport, len(plan))
 	folders := make([]*folderRun, len(plan))
-	opened := make(chan *folderRun, len(plan))
+	scanned := make(chan *folderRun, len(plan))
 	destDone := make(chan error, 1)
-	go func() { destDone <- s.openAll(ctx, src, dst, opened, dstTree) }()
-	scanErr := func() error {
-		defer close(opened)
-		for i, m := range plan {
-			fr := newFolderRun(m, &s.rep.Folders[i])
-			folders[i] = fr
-			if m.Skip != folder.SkipNone {
-				continue
-			}
-			if skip, err := s.skipUnchanged(ctx, fr, srcTree, dstTree); err != nil {
-				return stateErr{err}
-			} else if skip {
-				continue
-			}
-			fr.listStatus = srcTree.status[m.Source]
-			if err := s.scan(ctx, src, fr); err != nil {
-				err = fmt.Errorf("scan source folder %q: %w", m.Display, err)
-				if err := s.fatal(ctx, err, src, dst); err != nil {
-					return err
-				}
-				fr.fail(err)
-				continue
-			}
-			opened <- fr
-		}
-		return nil
-	}()
+	go func() { destDone <- s.openAll(ctx, src, dst, scanned, dstTree) }()
+	scanErr := s.scanAll(ctx, src, dst, plan, folders, srcTree, dstTree, scanned)
 	if err := <-destDone; err != nil {
 		return nil, err
 	}
@@ -354,6 +329,36 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 	s.rep.Finished = time.Now()
 	s.rep.total()
 	return s.rep, nil
+}
+
+// scanAll scans each source folder of the plan into folders (skipping
+// those unchanged since the last pass), hands each scanned folder on to
+// scanned, and closes it. It returns what stops the pass.
+func (s *run) scanAll(ctx context.Context, src, dst *imapconn.Conn, plan []folder.Mapping, folders []*folderRun, srcTree, dstTree *tree, scanned chan<- *folderRun) error {
+	defer close(scanned)
+	for i, m := range plan {
+		fr := newFolderRun(m, &s.rep.Folders[i])
+		folders[i] = fr
+		if m.Skip != folder.SkipNone {
+			continue
+		}
+		if skip, err := s.skipUnchanged(ctx, fr, srcTree, dstTree); err != nil {
+			return stateErr{err}
+		} else if skip {
+			continue
+		}
+		fr.listStatus = srcTree.status[m.Source]
+		if err := s.scan(ctx, src, fr); err != nil {
+			err = fmt.Errorf("scan source folder %q: %w", m.Display, err)
+			if err := s.fatal(ctx, err, src, dst); err != nil {
+				return err
+			}
+			fr.fail(err)
+			continue
+		}
+		scanned <- fr
+	}
+	return nil
 }
 
 // openAll opens the destination folder of each folder run that comes on
