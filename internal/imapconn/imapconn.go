@@ -29,6 +29,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -138,6 +139,9 @@ type Conn struct {
 	*imapclient.Client
 	cfg  Config
 	wire *wire
+
+	selMu sync.Mutex // guards sel
+	sel   *Selection // the last SELECT or EXAMINE sent
 }
 
 // Dial connects, protects the connection as cfg.Security says, reads the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -91,9 +92,9 @@ func (s *run) destUIDValidity(dst *imapconn.Conn, fr *folderRun, dt *tree) (uint
 	if st := dt.status[fr.m.Dest]; st != nil && st.UIDValidity != 0 && fr.m.DestExists && fr.renamedFrom == "" {
 		return st.UIDValidity, nil
 	}
-	sel, err := dst.Select(fr.m.Dest, &imap.SelectOptions{ReadOnly: s.opts.DryRun}).Wait()
+	sel, err := s.selectDest(dst, fr)
 	if err != nil {
-		return 0, fmt.Errorf("select destination folder %q: %w", fr.m.Dest, err)
+		return 0, err
 	}
 	return sel.UIDValidity, nil
 }
@@ -129,18 +130,26 @@ var roleAttr = map[folder.Role]imap.MailboxAttr{
 	folder.RoleArchive: imap.MailboxAttrArchive,
 }
 
-// selectDest selects the folder's destination unless it is selected
-// already: a round trip per folder saved in an incremental pass, which
-// reconciles and carries flags over folder after folder on one connection.
-func (s *run) selectDest(dst *imapconn.Conn, fr *folderRun) (*imapclient.SelectedMailbox, error) {
-	if mb := dst.Mailbox(); mb != nil && mb.Name == fr.m.Dest {
-		return mb, nil
+// destSelection sends the SELECT of fr's destination folder unless it is
+// the last one sent on dst, answered or not: commands sent after it act
+// on that folder, so they go out without waiting for its answer, and an
+// incremental pass, which works folder after folder on one connection,
+// selects each folder once.
+func (s *run) destSelection(dst *imapconn.Conn, fr *folderRun) *imapconn.Selection {
+	if sel := dst.Selection(fr.m.Dest, s.opts.DryRun); sel != nil {
+		return sel
 	}
-	sel, err := dst.Select(fr.m.Dest, &imap.SelectOptions{ReadOnly: s.opts.DryRun}).Wait()
+	return dst.SelectAlone(fr.m.Dest, &imap.SelectOptions{ReadOnly: s.opts.DryRun})
+}
+
+// selectDest selects fr's destination folder (see destSelection) and
+// returns the SELECT's answer.
+func (s *run) selectDest(dst *imapconn.Conn, fr *folderRun) (*imap.SelectData, error) {
+	sel, err := s.destSelection(dst, fr).Wait()
 	if err != nil {
 		return nil, fmt.Errorf("select destination folder %q: %w", fr.m.Dest, err)
 	}
-	return &imapclient.SelectedMailbox{Name: fr.m.Dest, NumMessages: sel.NumMessages, PermanentFlags: sel.PermanentFlags}, nil
+	return sel, nil
 }
 
 // reconcile finds, among the messages still to copy, those already at the
@@ -156,7 +165,8 @@ func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr
 	if len(cands) == 0 || fr.destMissing || (fr.destClean && !duringCopy) {
 		return cands, nil
 	}
-	unknown, unknownUIDFPs, err := s.unaccounted(dst, fr)
+	sel, search := s.askUnaccounted(dst, fr)
+	unknown, unknownUIDFPs, err := s.unaccounted(fr, sel, search)
 	if err != nil || len(unknown) == 0 {
 		return cands, err
 	}
@@ -231,40 +241,46 @@ func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr
 	return remaining, nil
 }
 
-// lookAhead does, right after the folder's flags were carried over on
+// lookAhead starts, as the folder's flags are about to be carried over on
 // the same connection, the first step of the reconciliation that comes
 // before the copy: whether the destination folder holds any message the
 // state does not account for. Almost always it holds none (destClean), and
 // the reconciliation then costs no SELECT and no SEARCH later. Only for a
 // folder with messages the state does not record (candidates to copy).
-func (s *run) lookAhead(dst *imapconn.Conn, fr *folderRun) error {
+// It sends the SELECT and the SEARCH and returns what reads their answers
+// (nil: nothing sent), so that they share a round trip with the flags'.
+func (s *run) lookAhead(dst *imapconn.Conn, fr *folderRun) func() error {
 	if fr.destMissing || s.opts.DryRun || fr.reset {
 		return nil
 	}
-	uncopied := false
-	for _, m := range fr.msgs {
-		if _, ok := fr.mapped[m.uid]; !ok {
-			uncopied = true
-			break
-		}
-	}
-	if !uncopied {
+	if !fr.uncopied() {
 		return nil
 	}
-	unknown, _, err := s.unaccounted(dst, fr)
-	fr.destClean = err == nil && len(unknown) == 0
-	return err
+	sel, search := s.askUnaccounted(dst, fr)
+	return func() error {
+		unknown, _, err := s.unaccounted(fr, sel, search)
+		fr.destClean = err == nil && len(unknown) == 0
+		return err
+	}
 }
 
-// unaccounted lists the messages of fr's destination folder that no
-// record of the state accounts for by UID, and the fingerprints of the
-// records without a destination UID (copies to a server without UIDPLUS).
-func (s *run) unaccounted(dst *imapconn.Conn, fr *folderRun) (unknown imap.UIDSet, noUIDFPs []string, err error) {
-	sel, err := s.selectDest(dst, fr)
-	if err != nil || sel.NumMessages == 0 {
-		return nil, nil, err
+// askUnaccounted selects fr's destination folder and lists its UIDs, for
+// unaccounted.
+func (s *run) askUnaccounted(dst *imapconn.Conn, fr *folderRun) (*imapconn.Selection, *imapclient.SearchCommand) {
+	sel := s.destSelection(dst, fr)
+	return sel, dst.UIDSearch(&imap.SearchCriteria{}, nil)
+}
+
+// unaccounted lists, from the answers to askUnaccounted, the messages of
+// fr's destination folder that no record of the state accounts for by
+// UID, and the fingerprints of the records without a destination UID
+// (copies to a server without UIDPLUS).
+func (s *run) unaccounted(fr *folderRun, sel *imapconn.Selection, search *imapclient.SearchCommand) (unknown imap.UIDSet, noUIDFPs []string, err error) {
+	_, selErr := sel.Wait()
+	found, err := search.Wait()
+	if selErr != nil {
+		return nil, nil, fmt.Errorf("select destination folder %q: %w", fr.m.Dest, selErr)
 	}
-	search, err := dst.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
 	if err != nil {
 		return nil, nil, fmt.Errorf("list destination uids in %q: %w", fr.m.Dest, err)
 	}
@@ -278,7 +294,7 @@ func (s *run) unaccounted(dst *imapconn.Conn, fr *folderRun) (unknown imap.UIDSe
 		}
 	}
 	fr.mu.Unlock()
-	for _, uid := range search.AllUIDs() {
+	for _, uid := range found.AllUIDs() {
 		if !accounted[uid] {
 			unknown.AddNum(uid)
 		}
@@ -359,11 +375,15 @@ func (s *run) syncFlags(ctx context.Context, dst *imapconn.Conn, fr *folderRun) 
 		}
 		return nil
 	}
-	if _, err := s.selectDest(dst, fr); err != nil {
-		return err
+	sel := s.destSelection(dst, fr)
+	if !sel.Alone {
+		if _, err := s.selectDest(dst, fr); err != nil {
+			return err
+		}
 	}
-	// Every STORE goes out at once, and the answers are read after: one
-	// round trip for the folder rather than one per kind of change.
+	// Every STORE goes out at once, with the SELECT if it is Alone, and the
+	// answers are read after: one round trip for the folder rather than
+	// one per kind of change.
 	sort.Strings(keys)
 	type sent struct {
 		cmd   *imapclient.FetchCommand
@@ -382,6 +402,12 @@ func (s *run) syncFlags(ctx context.Context, dst *imapconn.Conn, fr *folderRun) 
 				stores = append(stores, sent{cmd, c, op.flags})
 			}
 		}
+	}
+	if _, err := sel.Wait(); err != nil {
+		for _, st := range stores {
+			_ = st.cmd.Close() // they failed too: no folder was selected
+		}
+		return fmt.Errorf("select destination folder %q: %w", fr.m.Dest, err)
 	}
 	var firstErr error
 	failed := map[*change]bool{}
@@ -407,7 +433,7 @@ func (s *run) syncFlags(ctx context.Context, dst *imapconn.Conn, fr *folderRun) 
 		}
 		fr.rep.FlagsUpdated += len(c.recs)
 	}
-	if err := s.opts.State.PutMessages(ctx, fr.st.ID, recs); err != nil {
+	if err := s.opts.State.PutFlags(ctx, fr.st.ID, recs); err != nil {
 		return stateErr{err}
 	}
 	return firstErr
@@ -415,6 +441,9 @@ func (s *run) syncFlags(ctx context.Context, dst *imapconn.Conn, fr *folderRun) 
 
 // diffFlags returns the flags to add and to remove to go from have to want.
 func diffFlags(have []string, want []imap.Flag) (add, del []imap.Flag) {
+	if slices.EqualFunc(have, want, func(h string, w imap.Flag) bool { return h == string(w) }) {
+		return nil, nil // most messages: no change, both sorted the same way
+	}
 	h := map[string]bool{}
 	for _, f := range have {
 		h[strings.ToLower(f)] = true

@@ -2,8 +2,10 @@ package mailsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -234,6 +236,9 @@ type folderRun struct {
 	// be read by its changes; partial says it was (its recorded messages
 	// have no date or size), so that the state's copies must stay valid.
 	destIntact, partial bool
+	// late are the messages the scan listed but has yet to fetch in full
+	// (see changes).
+	late imap.UIDSet
 
 	// renamedFrom is the name the state knew this folder by, when it was
 	// renamed at the source since (see sourcechange.go).
@@ -275,70 +280,117 @@ func (fr *folderRun) fail(err error) {
 	fr.rep.Error = err.Error()
 }
 
+// scanning is a source folder whose scan is on the wire: its EXAMINE sent
+// and, when the LIST's figures say that the folder is read by its changes,
+// those asked too. Then every command of the folder is out, and scanAll
+// sends the next folder's before it reads these answers: the server works
+// on one folder while we read the other.
+type scanning struct {
+	fr       *folderRun
+	st       *store.Folder
+	recorded []store.Message
+	loaded   bool
+	exam     *imapconn.Selection
+	early    *changes
+}
+
+// errRescan says that a folder's EXAMINE contradicted the LIST's figures
+// (it changed in between) while the next folder's scan was already on
+// the wire: the folder is scanned again, in full, at the end.
+var errRescan = errors.New("folder changed since the LIST")
+
 // scan examines a source folder and reads every message's UID, flags,
 // INTERNALDATE and size, then loads the folder's state. A folder a
 // complete pass settled is read by its changes only (see changes).
 func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error {
-	condStore := src.Caps().Has(imap.CapCondStore)
+	sc, err := s.startScan(ctx, src, fr)
+	if err != nil {
+		return err
+	}
+	return s.endScan(ctx, src, sc, false)
+}
+
+// byChanges says whether a folder whose EXAMINE (or LIST) shows
+// uidValidity and modSeq can be read by its changes since what the state
+// st recorded.
+func (s *run) byChanges(fr *folderRun, st *store.Folder, uidValidity uint32, modSeq uint64) bool {
+	return st != nil && st.SourceUIDValidity == uidValidity && st.Settled.ModSeq != 0 && modSeq != 0 && s.capOK && fr.destIntact
+}
+
+// startScan sends a folder's EXAMINE and, when the LIST's figures say that
+// the folder is read by its changes, asks for them with it rather than
+// after it: a round trip less per folder.
+func (s *run) startScan(ctx context.Context, src *imapconn.Conn, fr *folderRun) (*scanning, error) {
 	// What the state says is at the destination, by the folder's name.
 	st, err := s.opts.State.Folder(ctx, s.opts.Mailbox, fr.m.Source)
 	if err != nil {
-		return stateErr{err}
+		return nil, stateErr{err}
 	}
-	byChanges := func(uidValidity uint32, modSeq uint64) bool {
-		return st != nil && st.SourceUIDValidity == uidValidity && st.Settled.ModSeq != 0 && modSeq != 0 && s.capOK && fr.destIntact
-	}
-	var recorded []store.Message
-	loaded := false
-	exam := src.Select(fr.m.Source, &imap.SelectOptions{ReadOnly: true, CondStore: condStore})
-	// When the LIST's figures say that the folder is read by its changes,
-	// they are asked for with the EXAMINE rather than after it: a round
-	// trip less per folder. Should the EXAMINE say otherwise (the folder
-	// changed since the LIST), the answers are dropped.
-	var early *changes
-	if l := fr.listStatus; l != nil && byChanges(l.UIDValidity, l.HighestModSeq) {
-		if recorded, err = s.opts.State.Messages(ctx, st.ID); err != nil {
-			_, _ = exam.Wait()
-			return stateErr{err}
+	sc := &scanning{fr: fr, st: st}
+	sc.exam = src.Select(fr.m.Source, &imap.SelectOptions{ReadOnly: true, CondStore: src.Caps().Has(imap.CapCondStore)})
+	if l := fr.listStatus; l != nil && s.byChanges(fr, st, l.UIDValidity, l.HighestModSeq) {
+		sc.early = askChanges(src, st.Settled, l.UIDNext)
+		if sc.recorded, err = s.opts.State.Recorded(ctx, st.ID); err != nil {
+			sc.early.drop()
+			_, _ = sc.exam.Wait()
+			return nil, stateErr{err}
 		}
-		loaded = true
-		early = askChanges(src, st.Settled.ModSeq)
+		sc.loaded = true
 	}
-	sel, err := exam.Wait()
+	return sc, nil
+}
+
+// complete reports whether every command of the folder's scan is out, so
+// that the connection may go on to the next folder before the answers are
+// read.
+func (sc *scanning) complete() bool { return sc.early != nil }
+
+// endScan reads the answers of a folder's scan. When the connection has
+// gone on to the next folder (ahead), what needs this folder selected
+// again is left for lateScan: fr.late, or errRescan.
+func (s *run) endScan(ctx context.Context, src *imapconn.Conn, sc *scanning, ahead bool) error {
+	fr, st := sc.fr, sc.st
+	sel, err := sc.exam.Wait()
 	if err != nil {
-		early.drop()
+		sc.early.drop()
 		return fmt.Errorf("examine: %w", err)
 	}
+	incremental := s.byChanges(fr, st, sel.UIDValidity, sel.HighestModSeq)
+	if !incremental && ahead {
+		sc.early.drop()
+		return errRescan
+	}
 	fr.uidValidity = sel.UIDValidity
-	if condStore {
+	if src.Caps().Has(imap.CapCondStore) {
 		fr.seen = store.Figures{ModSeq: sel.HighestModSeq, UIDNext: uint32(sel.UIDNext), Messages: sel.NumMessages}
 	}
-	incremental := byChanges(sel.UIDValidity, sel.HighestModSeq)
 	fr.partial = incremental
-	if incremental && !loaded {
-		if recorded, err = s.opts.State.Messages(ctx, st.ID); err != nil {
-			early.drop()
+	recorded := sc.recorded
+	if incremental && !sc.loaded {
+		if recorded, err = s.opts.State.Recorded(ctx, st.ID); err != nil {
+			sc.early.drop()
 			return stateErr{err}
 		}
-		loaded = true
+		sc.loaded = true
 	}
 	switch {
 	case sel.NumMessages == 0:
-		early.drop()
+		sc.early.drop()
 	case incremental:
-		if early == nil {
-			early = askChanges(src, st.Settled.ModSeq)
+		if sc.early == nil {
+			sc.early = askChanges(src, st.Settled, 0)
 		}
-		err = early.read(src, fr, recorded)
+		if fr.late, err = sc.early.read(fr, recorded); err == nil && !ahead {
+			err = fetchLate(src, fr)
+		}
 	default:
-		early.drop()
+		sc.early.drop()
 		err = fetchAll(src, fr)
 	}
 	if err != nil {
 		return fmt.Errorf("fetch message list: %w", err)
 	}
-	sort.Slice(fr.msgs, func(i, j int) bool { return fr.msgs[i].uid < fr.msgs[j].uid })
-	fr.rep.SourceCount = len(fr.msgs)
+	fr.listed()
 	if fr.dropped > 0 {
 		fr.rep.Note = joinNote(fr.rep.Note, fmt.Sprintf("%d keywords that are not valid IMAP atoms were left out", fr.dropped))
 	}
@@ -361,8 +413,8 @@ func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error
 		fr.reset = true
 		return nil
 	}
-	if !loaded {
-		if recorded, err = s.opts.State.Messages(ctx, st.ID); err != nil {
+	if !sc.loaded {
+		if recorded, err = s.opts.State.Recorded(ctx, st.ID); err != nil {
 			return stateErr{err}
 		}
 	}
@@ -378,6 +430,60 @@ func (s *run) scan(ctx context.Context, src *imapconn.Conn, fr *folderRun) error
 		}
 	}
 	return nil
+}
+
+// uncopied reports whether the folder has messages the state does not
+// record: candidates to copy.
+func (fr *folderRun) uncopied() bool {
+	for _, m := range fr.msgs {
+		if _, ok := fr.mapped[m.uid]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// listed sorts the folder's messages by UID and counts them.
+func (fr *folderRun) listed() {
+	sort.Slice(fr.msgs, func(i, j int) bool { return fr.msgs[i].uid < fr.msgs[j].uid })
+	fr.rep.SourceCount = len(fr.msgs)
+}
+
+// lateScan finishes a folder that endScan left for later: it examines the
+// folder again and fetches what the changes did not bring (fr.late), or
+// scans it anew after errRescan.
+func (s *run) lateScan(ctx context.Context, src *imapconn.Conn, fr *folderRun, rescan bool) error {
+	if rescan {
+		fr.listStatus = nil
+		return s.scan(ctx, src, fr)
+	}
+	sel, err := src.Select(fr.m.Source, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return fmt.Errorf("examine: %w", err)
+	}
+	if sel.UIDValidity != fr.uidValidity {
+		return fmt.Errorf("source UIDVALIDITY changed during the pass (from %d to %d); the next pass recognises what was copied", fr.uidValidity, sel.UIDValidity)
+	}
+	if err := fetchLate(src, fr); err != nil {
+		return fmt.Errorf("fetch message list: %w", err)
+	}
+	fr.listed()
+	return nil
+}
+
+// fetchLate fetches, in the selected folder, the messages that the
+// changes listed but did not bring (fr.late).
+func fetchLate(src *imapconn.Conn, fr *folderRun) error {
+	if len(fr.late) == 0 {
+		return nil
+	}
+	cmd := src.Fetch(fr.late, &imap.FetchOptions{UID: true, Flags: true, InternalDate: true, RFC822Size: true})
+	fr.late = nil
+	return collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
+		if buf.UID != 0 {
+			fr.addMsg(buf)
+		}
+	})
 }
 
 // fetchAll reads every message's UID, flags, INTERNALDATE and size.
@@ -407,41 +513,60 @@ func (fr *folderRun) addMsg(buf *imapclient.FetchMessageBuffer) {
 	fr.msgs = append(fr.msgs, &srcMsg{uid: buf.UID, size: buf.RFC822Size, date: buf.InternalDate, flags: fr.flagSets.flags(flags), fr: fr})
 }
 
-// changes reads a folder that a complete pass left at HIGHESTMODSEQ
-// since (CONDSTORE, RFC 7162) without fetching what did not change: the
-// UIDs present now (UID SEARCH ALL: one line with ESEARCH), which give the
-// expunges by difference with the state (go-imap has no QRESYNC), the
-// flags of the messages changed since (CHANGEDSINCE), and all of the
-// messages the state does not record. A recorded message whose flags did
-// not change keeps its recorded flags, which are what the source had, and
-// no date or size: it is not copied, and the item cap cannot rank it
-// (Sync reads this way only when the whole mailbox is within the cap).
+// changes reads a folder that a complete pass left at HIGHESTMODSEQ and
+// UIDNEXT (settled) without fetching what did not change: the UIDs present
+// now (UID SEARCH ALL: one line with ESEARCH), which give the expunges by
+// difference with the state (go-imap has no QRESYNC), the flags of the
+// older messages changed since (CHANGEDSINCE), and the messages new since
+// (UIDs from the settled UIDNEXT on) in full, asked at once when the LIST
+// showed a higher UIDNEXT. A message the state does not record and that
+// none of these brought (one skipped or failed by an earlier pass, or new
+// after the LIST) is fetched in full after (fr.late). A recorded message
+// whose flags did not change keeps its recorded flags, which are what the
+// source had, and no date or size: it is not copied, and the item cap
+// cannot rank it (Sync reads this way only when the whole mailbox is
+// within the cap).
 //
-// The CHANGEDSINCE FETCH is consumed in its own goroutine while the
-// SEARCH is waited for: go-imap stalls on a FETCH nobody reads.
+// The two FETCHes ask for disjoint UID ranges, so that go-imap, which
+// hands a FETCH answer to the first pending command whose set holds its
+// UID, cannot give one command's answer to the other. The CHANGEDSINCE
+// FETCH is consumed in its own goroutine while the SEARCH is waited for:
+// go-imap stalls on a FETCH nobody reads.
 type changes struct {
 	since   uint64
 	changed map[imap.UID][]imap.Flag
 	fetched chan error
 	search  *imapclient.SearchCommand
+	// fresh fetches the messages from UID from on (nil: not asked).
+	fresh *imapclient.FetchCommand
+	from  imap.UID
 }
 
-// askChanges sends the CHANGEDSINCE FETCH and the SEARCH.
-func askChanges(src *imapconn.Conn, since uint64) *changes {
-	c := &changes{since: since, changed: map[imap.UID][]imap.Flag{}, fetched: make(chan error, 1)}
-	cmd := src.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, ChangedSince: since})
-	go func() {
-		c.fetched <- collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
-			if buf.UID != 0 {
-				c.changed[buf.UID] = buf.Flags
-			}
-		})
-	}()
+// askChanges sends the CHANGEDSINCE FETCH, the SEARCH, and the FETCH of
+// the new messages when listed (the LIST's UIDNEXT; 0 when unknown) says
+// there are some.
+func askChanges(src *imapconn.Conn, settled store.Figures, listed imap.UID) *changes {
+	c := &changes{since: settled.ModSeq, changed: map[imap.UID][]imap.Flag{}, fetched: make(chan error, 1), from: imap.UID(settled.UIDNext)}
+	if c.from > 1 {
+		cmd := src.Fetch(imap.UIDSet{{Start: 1, Stop: c.from - 1}}, &imap.FetchOptions{UID: true, Flags: true, ChangedSince: c.since})
+		go func() {
+			c.fetched <- collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
+				if buf.UID != 0 {
+					c.changed[buf.UID] = buf.Flags
+				}
+			})
+		}()
+	} else {
+		c.fetched <- nil
+	}
 	c.search = src.UIDSearch(&imap.SearchCriteria{}, searchAll(src))
+	if c.from > 0 && listed > c.from {
+		c.fresh = src.Fetch(imap.UIDSet{{Start: c.from, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, InternalDate: true, RFC822Size: true})
+	}
 	return c
 }
 
-// wait waits for both answers.
+// wait waits for the answers of the CHANGEDSINCE FETCH and the SEARCH.
 func (c *changes) wait() (*imap.SearchData, error) {
 	search, err := c.search.Wait()
 	if ferr := <-c.fetched; err == nil && ferr != nil {
@@ -453,46 +578,60 @@ func (c *changes) wait() (*imap.SearchData, error) {
 // drop waits for the answers of changes not wanted after all (nil: none
 // asked), so that the connection is ready for the next command.
 func (c *changes) drop() {
-	if c != nil {
-		_, _ = c.wait()
+	if c == nil {
+		return
+	}
+	_, _ = c.wait()
+	if c.fresh != nil {
+		_ = c.fresh.Close()
 	}
 }
 
-// read fills fr in from the answers, and fetches the messages the state
-// does not record.
-func (c *changes) read(src *imapconn.Conn, fr *folderRun, recorded []store.Message) error {
-	changed := c.changed
+// read fills fr in from the answers, and returns the UIDs it still has to
+// fetch in full.
+func (c *changes) read(fr *folderRun, recorded []store.Message) (late imap.UIDSet, err error) {
 	search, err := c.wait()
 	if err != nil {
-		return err
+		if c.fresh != nil {
+			_ = c.fresh.Close()
+		}
+		return nil, err
+	}
+	fresh := map[imap.UID]bool{}
+	if c.fresh != nil {
+		err := collectEach(c.fresh, func(buf *imapclient.FetchMessageBuffer) {
+			// "from:*" names the last message when none is at from or
+			// above (RFC 3501, 6.4.8): that one is not new.
+			if buf.UID >= c.from {
+				fr.addMsg(buf)
+				fresh[buf.UID] = true
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("new messages from uid %d: %w", c.from, err)
+		}
 	}
 	rec := make(map[imap.UID]*store.Message, len(recorded))
 	for i := range recorded {
 		rec[imap.UID(recorded[i].SourceUID)] = &recorded[i]
 	}
-	var unknown imap.UIDSet
 	for _, uid := range search.AllUIDs() {
-		r := rec[uid]
-		if r == nil {
-			unknown.AddNum(uid)
+		if fresh[uid] {
 			continue
 		}
-		flags, dropped := cleanFlags(changed[uid])
-		if _, ok := changed[uid]; !ok {
+		r := rec[uid]
+		if r == nil {
+			late.AddNum(uid)
+			continue
+		}
+		flags, dropped := cleanFlags(c.changed[uid])
+		if _, ok := c.changed[uid]; !ok {
 			flags = imapFlags(r.Flags)
 		}
 		fr.dropped += dropped
 		fr.msgs = append(fr.msgs, &srcMsg{uid: uid, flags: fr.flagSets.flags(flags), fr: fr})
 	}
-	if len(unknown) == 0 {
-		return nil
-	}
-	cmd := src.Fetch(unknown, &imap.FetchOptions{UID: true, Flags: true, InternalDate: true, RFC822Size: true})
-	return collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
-		if buf.UID != 0 {
-			fr.addMsg(buf)
-		}
-	})
+	return late, nil
 }
 
 // searchAll asks for the result of UID SEARCH ALL as ranges (ESEARCH,
@@ -536,7 +675,6 @@ func collectEach(cmd *imapclient.FetchCommand, fn func(*imapclient.FetchMessageB
 // (which only the server sets) and keywords that are valid IMAP atoms (an
 // invalid one breaks go-imap's connection). The result is sorted.
 func cleanFlags(in []imap.Flag) (out []imap.Flag, dropped int) {
-	seen := map[imap.Flag]bool{}
 	for _, f := range in {
 		switch {
 		case strings.EqualFold(string(f), `\Recent`) || f == imap.FlagWildcard:
@@ -550,12 +688,11 @@ func cleanFlags(in []imap.Flag) (out []imap.Flag, dropped int) {
 			dropped++
 			continue
 		}
-		if !seen[f] {
-			seen[f] = true
+		if !slices.Contains(out, f) { // a message has a few flags: no map
 			out = append(out, f)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	slices.Sort(out)
 	return out, dropped
 }
 

@@ -334,8 +334,16 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 // scanAll scans each source folder of the plan into folders (skipping
 // those unchanged since the last pass), hands each scanned folder on to
 // scanned, and closes it. It returns what stops the pass.
+//
+// A folder read by its changes has all of its commands sent at once (see
+// startScan), and the next folders' go out before its answers are read,
+// up to scanWindow folders: the server is never idle while we read, and
+// a link's latency is paid once per window rather than once per folder.
+// What a folder read that way still needs (see lateScan) waits for the
+// end.
 func (s *run) scanAll(ctx context.Context, src, dst *imapconn.Conn, plan []folder.Mapping, folders []*folderRun, srcTree, dstTree *tree, scanned chan<- *folderRun) error {
 	defer close(scanned)
+	var todo []*folderRun
 	for i, m := range plan {
 		fr := newFolderRun(m, &s.rep.Folders[i])
 		folders[i] = fr
@@ -348,18 +356,63 @@ func (s *run) scanAll(ctx context.Context, src, dst *imapconn.Conn, plan []folde
 			continue
 		}
 		fr.listStatus = srcTree.status[m.Source]
-		if err := s.scan(ctx, src, fr); err != nil {
-			err = fmt.Errorf("scan source folder %q: %w", m.Display, err)
-			if err := s.fatal(ctx, err, src, dst); err != nil {
+		todo = append(todo, fr)
+	}
+	failed := func(fr *folderRun, err error) error {
+		err = fmt.Errorf("scan source folder %q: %w", fr.m.Display, err)
+		if err := s.fatal(ctx, err, src, dst); err != nil {
+			return err
+		}
+		fr.fail(err)
+		return nil
+	}
+	var late, rescan []*folderRun
+	var queue []*scanning // folders whose commands are out, in order
+	for next := 0; next < len(todo) || len(queue) > 0; {
+		for next < len(todo) && len(queue) < scanWindow && (len(queue) == 0 || queue[len(queue)-1].complete()) {
+			sc, err := s.startScan(ctx, src, todo[next])
+			if err != nil {
+				return err // the state database failed
+			}
+			queue = append(queue, sc)
+			next++
+		}
+		sc := queue[0]
+		queue = queue[1:]
+		fr := sc.fr
+		switch err := s.endScan(ctx, src, sc, len(queue) > 0); {
+		case errors.Is(err, errRescan):
+			rescan = append(rescan, fr)
+		case err != nil:
+			if err := failed(fr, err); err != nil {
 				return err
 			}
-			fr.fail(err)
-			continue
+		case len(fr.late) > 0:
+			late = append(late, fr)
+		default:
+			scanned <- fr
 		}
-		scanned <- fr
 	}
-	return nil
+	finish := func(frs []*folderRun, rescan bool) error {
+		for _, fr := range frs {
+			if err := s.lateScan(ctx, src, fr, rescan); err != nil {
+				if err := failed(fr, err); err != nil {
+					return err
+				}
+				continue
+			}
+			scanned <- fr
+		}
+		return nil
+	}
+	if err := finish(late, false); err != nil {
+		return err
+	}
+	return finish(rescan, true)
 }
+
+// scanWindow is how many folders' scans scanAll has on the wire at most.
+const scanWindow = 16
 
 // openAll opens the destination folder of each folder run that comes on
 // scanned, in the order they come, and carries its flag changes over (a
@@ -375,11 +428,17 @@ func (s *run) openAll(ctx context.Context, src, dst *imapconn.Conn, scanned <-ch
 			continue
 		}
 		err := s.openDest(ctx, dst, fr, dt)
+		var look func() error
+		if err == nil {
+			look = s.lookAhead(dst, fr)
+		}
 		if err == nil && s.opts.GmailLabels != GmailLabelsKeywords {
 			err = s.syncFlags(ctx, dst, fr)
 		}
-		if err == nil {
-			err = s.lookAhead(dst, fr)
+		if look != nil {
+			if lerr := look(); err == nil {
+				err = lerr
+			}
 		}
 		if err != nil {
 			if stop = s.fatal(ctx, err, src, dst); stop == nil {

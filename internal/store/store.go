@@ -310,6 +310,65 @@ func (d *DB) Messages(ctx context.Context, folderID int64) ([]Message, error) {
 	return out, rows.Err()
 }
 
+// Recorded returns what a pass keeps of each recorded message of a
+// folder: everything but the fingerprint of a copy whose destination UID
+// is known, since the pass tells that copy by its UID (fingerprints are a
+// good part of the memory a large folder's records take). Messages with
+// the same flags share one Flags slice, which must not be changed in place.
+func (d *DB) Recorded(ctx context.Context, folderID int64) ([]Message, error) {
+	rows, err := d.db.QueryContext(ctx,
+		`SELECT source_uid, dest_uid, flags, CASE WHEN dest_uid = 0 THEN fingerprint ELSE '' END
+		 FROM sync_messages WHERE folder_id = $1 ORDER BY source_uid`, folderID)
+	if err != nil {
+		return nil, fmt.Errorf("read message states: %w", err)
+	}
+	defer rows.Close()
+	var out []Message
+	shared := map[string][]string{}
+	var flags []byte
+	for rows.Next() {
+		var m Message
+		if err := rows.Scan(&m.SourceUID, &m.DestUID, &flags, &m.Fingerprint); err != nil {
+			return nil, fmt.Errorf("read message states: %w", err)
+		}
+		f, ok := shared[string(flags)]
+		if !ok {
+			f = strings.Fields(string(flags))
+			shared[string(flags)] = f
+		}
+		m.Flags = f
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// PutFlags records new flags of recorded messages of a folder, in one
+// transaction.
+func (d *DB) PutFlags(ctx context.Context, folderID int64, msgs []Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record flags: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `UPDATE sync_messages SET flags = $1 WHERE folder_id = $2 AND source_uid = $3`)
+	if err != nil {
+		return fmt.Errorf("record flags: %w", err)
+	}
+	defer stmt.Close()
+	for _, m := range msgs {
+		if _, err := stmt.ExecContext(ctx, strings.Join(m.Flags, " "), folderID, m.SourceUID); err != nil {
+			return fmt.Errorf("record flags of source uid %d: %w", m.SourceUID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record flags: %w", err)
+	}
+	return nil
+}
+
 // PutMessages records messages of a folder in one transaction, so that a
 // batch of copies costs one commit rather than one fsync each.
 func (d *DB) PutMessages(ctx context.Context, folderID int64, msgs []Message) error {

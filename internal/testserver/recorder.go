@@ -30,6 +30,7 @@ type CommandRecorder struct {
 	conns    map[net.Conn]bool
 	closed   bool
 	commands []Command
+	nconns   int
 }
 
 // Command is one command as the client sent it.
@@ -42,6 +43,13 @@ type Command struct {
 	// "{N bytes}", e.g. `T9 UID FETCH 1:3 (UID BODY.PEEK[])`. Credentials
 	// (LOGIN, AUTHENTICATE and its responses) are replaced by "***".
 	Text string
+	// Conn numbers the client connections in the order they came, from 0.
+	Conn int
+	// Outstanding is how many commands sent before it on the connection
+	// the server had not answered (tagged) when it came: more than 0
+	// proves that the client did not wait for those answers (pipelining),
+	// since the recorder passes an answer on only after it counted it.
+	Outstanding int
 }
 
 // StartCommandRecorder listens on 127.0.0.1:0 and forwards every
@@ -150,43 +158,43 @@ func (r *CommandRecorder) handle(client net.Conn) {
 		return
 	}
 	r.conns[client], r.conns[server] = true, true
+	id := r.nconns
+	r.nconns++
 	r.mu.Unlock()
 
-	sasl := false // the next client line answers an AUTHENTICATE challenge
+	sent, answered := 0, 0 // commands on this connection; guarded by r.mu
+	sasl := false          // the next client line answers an AUTHENTICATE challenge
 	sp := lineSplitter{onLine: func(line []lineItem) {
 		if sasl {
 			sasl = false
 			return
 		}
 		c := parseCommand(line)
+		c.Conn = id
 		if c.Name == "AUTHENTICATE" && len(tokens(line, 4)) == 3 {
 			sasl = true
 		}
 		r.mu.Lock()
+		c.Outstanding = sent - answered
+		sent++
 		r.commands = append(r.commands, c)
 		r.mu.Unlock()
+	}}
+	replies := lineSplitter{onLine: func(line []lineItem) {
+		if tag := tokens(line, 1); len(tag) == 1 && tag[0] != "*" && tag[0] != "+" {
+			r.mu.Lock()
+			answered++
+			r.mu.Unlock()
+		}
 	}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _ = io.Copy(client, server)
+		pump(client, server, replies.feed)
 		client.Close()
 	}()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := client.Read(buf)
-		if n > 0 {
-			sp.feed(buf[:n])
-			if _, werr := server.Write(buf[:n]); werr != nil {
-				break
-			}
-		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				client.Close()
-			}
-			break
-		}
+	if err := pump(server, client, sp.feed); err != nil && !errors.Is(err, io.EOF) {
+		client.Close()
 	}
 	server.Close()
 	<-done
@@ -194,6 +202,25 @@ func (r *CommandRecorder) handle(client net.Conn) {
 	delete(r.conns, client)
 	delete(r.conns, server)
 	r.mu.Unlock()
+}
+
+// pump copies what comes from from to to, each chunk shown to feed before
+// it goes on, until either side fails. It returns the read error, if the
+// reading side failed.
+func pump(to, from net.Conn, feed func([]byte)) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := from.Read(buf)
+		if n > 0 {
+			feed(buf[:n])
+			if _, werr := to.Write(buf[:n]); werr != nil {
+				return nil
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // parseCommand names a logical client line.
