@@ -331,6 +331,16 @@ func fetchHeaders(c *imapconn.Conn, uids imap.UIDSet, fn func(uid imap.UID, size
 // against what was last written), so flags set by the user at the
 // destination after cut-over stay.
 func (s *run) syncFlags(ctx context.Context, dst *imapconn.Conn, fr *folderRun) error {
+	end, err := s.sendFlags(dst, fr)
+	if err != nil || end == nil {
+		return err
+	}
+	return end(ctx)
+}
+
+// sendFlags sends the STOREs of syncFlags and returns what reads their
+// answers and records what they stored (nil: nothing sent).
+func (s *run) sendFlags(dst *imapconn.Conn, fr *folderRun) (func(context.Context) error, error) {
 	type change struct {
 		add, del []imap.Flag
 		uids     imap.UIDSet
@@ -367,18 +377,18 @@ func (s *run) syncFlags(ctx context.Context, dst *imapconn.Conn, fr *folderRun) 
 		fr.rep.Note = joinNote(fr.rep.Note, fmt.Sprintf("flags of %d messages changed at the source but cannot be updated: the destination did not report their UIDs (no UIDPLUS)", noUID))
 	}
 	if len(keys) == 0 {
-		return nil
+		return nil, nil
 	}
 	if s.opts.DryRun {
 		for _, c := range changes {
 			fr.rep.FlagsUpdated += len(c.recs)
 		}
-		return nil
+		return nil, nil
 	}
 	sel := s.destSelection(dst, fr)
 	if !sel.Alone {
 		if _, err := s.selectDest(dst, fr); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	// Every STORE goes out at once, with the SELECT if it is Alone, and the
@@ -403,40 +413,42 @@ func (s *run) syncFlags(ctx context.Context, dst *imapconn.Conn, fr *folderRun) 
 			}
 		}
 	}
-	if _, err := sel.Wait(); err != nil {
-		for _, st := range stores {
-			_ = st.cmd.Close() // they failed too: no folder was selected
+	return func(ctx context.Context) error {
+		if _, err := sel.Wait(); err != nil {
+			for _, st := range stores {
+				_ = st.cmd.Close() // they failed too: no folder was selected
+			}
+			return fmt.Errorf("select destination folder %q: %w", fr.m.Dest, err)
 		}
-		return fmt.Errorf("select destination folder %q: %w", fr.m.Dest, err)
-	}
-	var firstErr error
-	failed := map[*change]bool{}
-	for _, st := range stores {
-		if err := st.cmd.Close(); err != nil {
-			failed[st.c] = true
-			if firstErr == nil {
-				firstErr = fmt.Errorf("update flags %v of uids %s in %q: %w", st.flags, st.c.uids, fr.m.Dest, err)
+		var firstErr error
+		failed := map[*change]bool{}
+		for _, st := range stores {
+			if err := st.cmd.Close(); err != nil {
+				failed[st.c] = true
+				if firstErr == nil {
+					firstErr = fmt.Errorf("update flags %v of uids %s in %q: %w", st.flags, st.c.uids, fr.m.Dest, err)
+				}
 			}
 		}
-	}
-	// What was stored is recorded; a change that failed is tried again by
-	// the next pass (adding or removing a flag twice is harmless).
-	var recs []store.Message
-	for _, key := range keys {
-		c := changes[key]
-		if failed[c] {
-			continue
+		// What was stored is recorded; a change that failed is tried again by
+		// the next pass (adding or removing a flag twice is harmless).
+		var recs []store.Message
+		for _, key := range keys {
+			c := changes[key]
+			if failed[c] {
+				continue
+			}
+			recs = append(recs, c.recs...)
+			for _, r := range c.recs {
+				fr.mapped[imap.UID(r.SourceUID)] = r
+			}
+			fr.rep.FlagsUpdated += len(c.recs)
 		}
-		recs = append(recs, c.recs...)
-		for _, r := range c.recs {
-			fr.mapped[imap.UID(r.SourceUID)] = r
+		if err := s.opts.State.PutFlags(ctx, fr.st.ID, recs); err != nil {
+			return stateErr{err}
 		}
-		fr.rep.FlagsUpdated += len(c.recs)
-	}
-	if err := s.opts.State.PutFlags(ctx, fr.st.ID, recs); err != nil {
-		return stateErr{err}
-	}
-	return firstErr
+		return firstErr
+	}, nil
 }
 
 // diffFlags returns the flags to add and to remove to go from have to want.

@@ -72,8 +72,16 @@ func listTree(ctx context.Context, c *imapconn.Conn, status *imap.StatusOptions)
 	if status != nil && (caps.Has(imap.CapListStatus) || caps.Has(imap.CapIMAP4rev2)) {
 		opts.ReturnStatus = status
 	}
-	list, err := c.List("", "*", opts).Collect()
+	listCmd := c.List("", "*", opts)
+	var nsCmd *imapclient.NamespaceCommand // sent with the LIST: a round trip less
+	if caps.Has(imap.CapNamespace) || caps.Has(imap.CapIMAP4rev2) {
+		nsCmd = c.Namespace()
+	}
+	list, err := listCmd.Collect()
 	if err != nil {
+		if nsCmd != nil {
+			_, _ = nsCmd.Wait()
+		}
 		return nil, fmt.Errorf("list: %w", err)
 	}
 	t := &tree{subscribed: map[string]bool{}}
@@ -107,8 +115,8 @@ func listTree(ctx context.Context, c *imapconn.Conn, status *imap.StatusOptions)
 			t.listed[i].Subscribed = true
 		}
 	}
-	if caps.Has(imap.CapNamespace) || caps.Has(imap.CapIMAP4rev2) {
-		ns, err := c.Namespace().Wait()
+	if nsCmd != nil {
+		ns, err := nsCmd.Wait()
 		if err != nil {
 			return nil, fmt.Errorf("namespace: %w", err)
 		}
@@ -166,16 +174,23 @@ func planFolders(ctx context.Context, src, dst *imapconn.Conn, opts Options, log
 	if figures {
 		srcStatus, dstStatus = sourceFigures(src), destFigures
 	}
+	// Both sides at once.
+	var dstErr error
+	listed := make(chan struct{})
+	go func() {
+		defer close(listed)
+		dstTree, dstErr = listTree(ctx, dst, dstStatus)
+	}()
 	srcTree, err = listTree(ctx, src, srcStatus)
 	if err == nil && opts.SourceRoot != "" {
 		srcTree, err = srcTree.rooted(opts.SourceRoot)
 	}
+	<-listed
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("list source folders of %s: %w", opts.Source.User, err)
 	}
-	dstTree, err = listTree(ctx, dst, dstStatus)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("list destination folders of %s: %w", opts.Dest.User, err)
+	if dstErr != nil {
+		return nil, nil, nil, fmt.Errorf("list destination folders of %s: %w", opts.Dest.User, dstErr)
 	}
 	if opts.GmailLabels == GmailLabelsKeywords {
 		if err := gmailListing(srcTree); err != nil {
@@ -322,14 +337,12 @@ func (s *run) byChanges(fr *folderRun, st *store.Folder, uidValidity uint32, mod
 // after it: a round trip less per folder.
 func (s *run) startScan(ctx context.Context, src *imapconn.Conn, fr *folderRun) (*scanning, error) {
 	// What the state says is at the destination, by the folder's name.
-	st, err := s.opts.State.Folder(ctx, s.opts.Mailbox, fr.m.Source)
-	if err != nil {
-		return nil, stateErr{err}
-	}
+	st := s.folderState(fr.m.Source)
 	sc := &scanning{fr: fr, st: st}
 	sc.exam = src.Select(fr.m.Source, &imap.SelectOptions{ReadOnly: true, CondStore: src.Caps().Has(imap.CapCondStore)})
 	if l := fr.listStatus; l != nil && s.byChanges(fr, st, l.UIDValidity, l.HighestModSeq) {
 		sc.early = askChanges(src, st.Settled, l.UIDNext)
+		var err error
 		if sc.recorded, err = s.opts.State.Recorded(ctx, st.ID); err != nil {
 			sc.early.drop()
 			_, _ = sc.exam.Wait()

@@ -146,6 +146,9 @@ type run struct {
 	// capOK says the item cap cannot bite this pass, so that folders can be
 	// skipped or read by their changes only (see unchanged.go).
 	capOK bool
+	// states is the state of each source folder (by name) as the pass
+	// found it, read at once before the scan (see folderState).
+	states map[string]store.Folder
 
 	mu sync.Mutex // guards rep.Skipped, rep.Failed, rep.Errors, rep.Retries
 }
@@ -343,6 +346,14 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 // end.
 func (s *run) scanAll(ctx context.Context, src, dst *imapconn.Conn, plan []folder.Mapping, folders []*folderRun, srcTree, dstTree *tree, scanned chan<- *folderRun) error {
 	defer close(scanned)
+	recorded, err := s.opts.State.Folders(ctx, s.opts.Mailbox)
+	if err != nil {
+		return stateErr{err}
+	}
+	s.states = make(map[string]store.Folder, len(recorded))
+	for _, f := range recorded {
+		s.states[f.SourceName] = f
+	}
 	var todo []*folderRun
 	for i, m := range plan {
 		fr := newFolderRun(m, &s.rep.Folders[i])
@@ -411,42 +422,87 @@ func (s *run) scanAll(ctx context.Context, src, dst *imapconn.Conn, plan []folde
 	return finish(rescan, true)
 }
 
+// folderState returns the state of the source folder name as the pass
+// found it (nil if none): for the scan, which reads it before anything of
+// that folder is written.
+func (s *run) folderState(name string) *store.Folder {
+	f, ok := s.states[name]
+	if !ok {
+		return nil
+	}
+	return &f
+}
+
 // scanWindow is how many folders' scans scanAll has on the wire at most.
 const scanWindow = 16
 
 // openAll opens the destination folder of each folder run that comes on
-// scanned, in the order they come, and carries its flag changes over (a
+// scanned, in the order they come, carries its flag changes over (a
 // second syncFlags after the reconciliation finds only the messages that
-// recognised), and looks ahead for the reconciliation while the folder is
-// selected. It drains scanned whatever happens, and returns what stops
-// the pass. Not with Gmail labels as keywords: their keywords are
-// known only once every label folder is read.
+// recognised), and looks ahead for the reconciliation (see startDest).
+// The commands of each folder go out before the answers about the folder
+// before it are read. It drains scanned whatever happens, and returns what
+// stops the pass.
 func (s *run) openAll(ctx context.Context, src, dst *imapconn.Conn, scanned <-chan *folderRun, dt *tree) error {
 	var stop error
+	failed := func(fr *folderRun, err error) {
+		if err != nil && stop == nil {
+			if stop = s.fatal(ctx, err, src, dst); stop == nil {
+				fr.fail(err)
+			}
+		}
+	}
+	var prev *folderRun
+	var end func() error // reads the answers about prev
 	for fr := range scanned {
 		if stop != nil {
 			continue
 		}
-		err := s.openDest(ctx, dst, fr, dt)
-		var look func() error
-		if err == nil {
-			look = s.lookAhead(dst, fr)
+		next, err := s.startDest(ctx, dst, fr, dt)
+		if end != nil {
+			failed(prev, end())
 		}
-		if err == nil && s.opts.GmailLabels != GmailLabelsKeywords {
-			err = s.syncFlags(ctx, dst, fr)
+		failed(fr, err)
+		prev, end = fr, next
+	}
+	if end != nil && stop == nil {
+		failed(prev, end())
+	}
+	return stop
+}
+
+// startDest opens fr's destination folder (openDest), sends what looks
+// ahead for the reconciliation and what carries its flag changes over,
+// and returns what reads their answers. Not the flags with Gmail labels
+// as keywords: their keywords are known only once every label folder is
+// read.
+func (s *run) startDest(ctx context.Context, dst *imapconn.Conn, fr *folderRun, dt *tree) (func() error, error) {
+	if err := s.openDest(ctx, dst, fr, dt); err != nil {
+		return nil, err
+	}
+	look := s.lookAhead(dst, fr)
+	var flags func(context.Context) error
+	if s.opts.GmailLabels != GmailLabelsKeywords {
+		var err error
+		if flags, err = s.sendFlags(dst, fr); err != nil {
+			if look != nil {
+				_ = look()
+			}
+			return nil, err
+		}
+	}
+	return func() error {
+		var err error
+		if flags != nil {
+			err = flags(ctx)
 		}
 		if look != nil {
 			if lerr := look(); err == nil {
 				err = lerr
 			}
 		}
-		if err != nil {
-			if stop = s.fatal(ctx, err, src, dst); stop == nil {
-				fr.fail(err)
-			}
-		}
-	}
-	return stop
+		return err
+	}, nil
 }
 
 // dial connects, and ties the connection to the run's context: go-imap

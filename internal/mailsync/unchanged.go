@@ -17,7 +17,7 @@ import (
 // A pass that leaves a source folder complete (every message at the
 // destination, nothing failed, skipped or deferred, no note) records the
 // folder's figures as its EXAMINE showed them before the folder was read:
-// HIGHESTMODSEQ, UIDNEXT, MESSAGES (store.SettleFolder). The next pass
+// HIGHESTMODSEQ, UIDNEXT, MESSAGES (store.SettleFolders). The next pass
 // gets every folder's figures in the LIST it needs anyway (LIST-STATUS),
 // or with STATUS commands sent all at once, and skips a folder whose
 // figures, UIDVALIDITY and destination folder (name, UIDVALIDITY) are
@@ -109,9 +109,9 @@ func (s *run) skipUnchanged(ctx context.Context, fr *folderRun, srcTree, dstTree
 	if srcSt == nil || dstSt == nil || srcSt.HighestModSeq == 0 || srcSt.NumMessages == nil || !fr.m.DestExists {
 		return false, nil
 	}
-	st, err := s.opts.State.Folder(ctx, s.opts.Mailbox, fr.m.Source)
-	if err != nil || st == nil {
-		return false, err
+	st := s.folderState(fr.m.Source)
+	if st == nil {
+		return false, nil
 	}
 	if st.DestName != fr.m.Dest || st.DestUIDValidity != dstSt.UIDValidity {
 		return false, nil
@@ -161,6 +161,7 @@ func (s *run) capAllowsSkip(plan []folder.Mapping, srcTree *tree) bool {
 // settleFolders records the figures of each folder this pass read and left
 // complete, so that the next pass can skip it while it stays unchanged.
 func (s *run) settleFolders(ctx context.Context, folders []*folderRun) error {
+	figs := map[int64]store.Figures{}
 	for _, fr := range folders {
 		if !fr.active() || fr.unchanged || fr.seen.ModSeq == 0 || fr.st == nil || fr.st.ID == 0 || fr.reset {
 			continue
@@ -171,9 +172,10 @@ func (s *run) settleFolders(ctx context.Context, folders []*folderRun) error {
 		if !complete {
 			continue
 		}
-		if err := s.opts.State.SettleFolder(ctx, fr.st.ID, fr.seen); err != nil {
-			return stateErr{err}
-		}
+		figs[fr.st.ID] = fr.seen
+	}
+	if err := s.opts.State.SettleFolders(ctx, figs); err != nil {
+		return stateErr{err}
 	}
 	return nil
 }

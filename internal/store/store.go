@@ -165,7 +165,7 @@ type Folder struct {
 	DestName          string
 	DestUIDValidity   uint32
 	// Settled is the source folder's figures when a pass last left it
-	// complete; zero when it was not (see SettleFolder).
+	// complete; zero when it was not (see SettleFolders).
 	Settled Figures
 }
 
@@ -187,22 +187,6 @@ type Message struct {
 	DestUID     uint32 // 0 when the destination did not report it (no UIDPLUS)
 	Flags       []string
 	Fingerprint string
-}
-
-// Folder returns the state of a source folder, or nil when there is none.
-func (d *DB) Folder(ctx context.Context, mailbox, sourceName string) (*Folder, error) {
-	f := Folder{Mailbox: mailbox, SourceName: sourceName}
-	err := d.db.QueryRowContext(ctx,
-		`SELECT id, source_uidvalidity, dest_name, dest_uidvalidity, source_modseq, source_uidnext, source_messages
-		 FROM sync_folders WHERE mailbox = $1 AND source_name = $2`,
-		mailbox, sourceName).Scan(&f.ID, &f.SourceUIDValidity, &f.DestName, &f.DestUIDValidity, &f.Settled.ModSeq, &f.Settled.UIDNext, &f.Settled.Messages)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read state of folder %q: %w", sourceName, err)
-	}
-	return &f, nil
 }
 
 // Folders returns the state of every folder of a mailbox migration.
@@ -228,7 +212,7 @@ func (d *DB) Folders(ctx context.Context, mailbox string) ([]Folder, error) {
 
 // SaveFolder inserts or updates a folder's state and sets f.ID. It clears
 // the settled figures (f.Settled too): a folder saved is one a pass is
-// working on, complete again only when SettleFolder says so, so that a
+// working on, complete again only when SettleFolders says so, so that a
 // pass cut short never leaves figures that would let the next one skip it.
 func (d *DB) SaveFolder(ctx context.Context, f *Folder) error {
 	f.Settled = Figures{}
@@ -249,14 +233,30 @@ func (d *DB) SaveFolder(ctx context.Context, f *Folder) error {
 	return nil
 }
 
-// SettleFolder records the figures a pass saw of a source folder it left
-// complete, before it read the folder: the next pass skips the folder while
-// STATUS shows the same figures.
-func (d *DB) SettleFolder(ctx context.Context, folderID int64, fig Figures) error {
-	_, err := d.db.ExecContext(ctx, `UPDATE sync_folders SET source_modseq = $1, source_uidnext = $2, source_messages = $3 WHERE id = $4`,
-		int64(fig.ModSeq), fig.UIDNext, fig.Messages, folderID)
+// SettleFolders records, in one transaction, the figures a pass saw of
+// the source folders it left complete (by folder ID), before it read them:
+// the next pass skips a folder while STATUS shows the same figures.
+func (d *DB) SettleFolders(ctx context.Context, figs map[int64]Figures) error {
+	if len(figs) == 0 {
+		return nil
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("record figures of folder %d: %w", folderID, err)
+		return fmt.Errorf("record folder figures: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `UPDATE sync_folders SET source_modseq = $1, source_uidnext = $2, source_messages = $3 WHERE id = $4`)
+	if err != nil {
+		return fmt.Errorf("record folder figures: %w", err)
+	}
+	defer stmt.Close()
+	for id, fig := range figs {
+		if _, err := stmt.ExecContext(ctx, int64(fig.ModSeq), fig.UIDNext, fig.Messages, id); err != nil {
+			return fmt.Errorf("record figures of folder %d: %w", id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record folder figures: %w", err)
 	}
 	return nil
 }

@@ -30,9 +30,9 @@ func TestStoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	got, err := db.Folder(ctx, f.Mailbox, "INBOX")
-	if err != nil || got == nil || *got != *f {
-		t.Fatalf("Folder() = %+v, %v; want %+v", got, err, f)
+	folders, err := db.Folders(ctx, f.Mailbox)
+	if err != nil || len(folders) != 1 || folders[0] != *f {
+		t.Fatalf("Folders() = %+v, %v; want %+v alone", folders, err, f)
 	}
 	gotMsgs, err := db.Messages(ctx, f.ID)
 	if err != nil {
@@ -42,8 +42,29 @@ func TestStoreRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(gotMsgs, msgs) {
 		t.Errorf("Messages() = %+v; want %+v", gotMsgs, msgs)
 	}
-	if none, err := db.Folder(ctx, f.Mailbox, "Sent"); none != nil || err != nil {
-		t.Errorf("Folder(Sent) = %+v, %v; want nil, nil", none, err)
+	// What a pass keeps: no fingerprint where the destination UID tells
+	// the copy; new flags written alone keep the fingerprints.
+	rec, err := db.Recorded(ctx, f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Message{{SourceUID: 1, DestUID: 10, Flags: []string{`\Seen`, "$label1"}}, {SourceUID: 2, Flags: []string{}, Fingerprint: "bb"}}
+	if !reflect.DeepEqual(rec, want) {
+		t.Errorf("Recorded() = %+v; want %+v", rec, want)
+	}
+	if err := db.PutFlags(ctx, f.ID, []Message{{SourceUID: 1, Flags: []string{`\Flagged`}}}); err != nil {
+		t.Fatal(err)
+	}
+	msgs[0].Flags = []string{`\Flagged`}
+	if gotMsgs, err := db.Messages(ctx, f.ID); err != nil || !reflect.DeepEqual(gotMsgs, msgs) {
+		t.Errorf("after PutFlags, Messages() = %+v, %v; want %+v", gotMsgs, err, msgs)
+	}
+	fig := Figures{ModSeq: 42, UIDNext: 3, Messages: 2}
+	if err := db.SettleFolders(ctx, map[int64]Figures{f.ID: fig}); err != nil {
+		t.Fatal(err)
+	}
+	if folders, err := db.Folders(ctx, f.Mailbox); err != nil || folders[0].Settled != fig {
+		t.Errorf("after SettleFolders, Folders() = %+v, %v; want settled %+v", folders, err, fig)
 	}
 	if err := db.ResetFolder(ctx, f.ID); err != nil {
 		t.Fatal(err)
