@@ -77,9 +77,22 @@ func (s *run) openDest(ctx context.Context, dst *imapconn.Conn, fr *folderRun, d
 		}
 	}
 	fr.st.SourceUIDValidity, fr.st.DestName, fr.st.DestUIDValidity = fr.uidValidity, m.Dest, uidValidity
-	// A state that cannot be written stops the pass (see fatal): the
-	// folder is not in error, the database is, and the next pass copies it.
-	if err := s.opts.State.SaveFolder(ctx, fr.st); err != nil {
+	s.unsaved = append(s.unsaved, fr.st)
+	return nil
+}
+
+// saveDest saves the states of the folders openDest opened and the flags
+// syncFlags carried over since the last call, in one transaction rather
+// than two per folder. Nothing is recorded of a folder's messages before
+// its state is saved; flags stored at the destination but not recorded
+// yet, should the pass stop first, are stored again by the next one,
+// which is harmless. A state that cannot be written stops the pass (see
+// fatal): the folders are not in error, the database is, and the next
+// pass goes on.
+func (s *run) saveDest(ctx context.Context) error {
+	err := s.opts.State.SaveFolders(ctx, s.unsaved, s.flagged)
+	s.unsaved, s.flagged = nil, nil
+	if err != nil {
 		return stateErr{err}
 	}
 	return nil
@@ -335,11 +348,15 @@ func (s *run) syncFlags(ctx context.Context, dst *imapconn.Conn, fr *folderRun) 
 	if err != nil || end == nil {
 		return err
 	}
-	return end(ctx)
+	err = end(ctx)
+	if serr := s.saveDest(ctx); serr != nil {
+		return serr
+	}
+	return err
 }
 
 // sendFlags sends the STOREs of syncFlags and returns what reads their
-// answers and records what they stored (nil: nothing sent).
+// answers and keeps what they stored for saveDest (nil: nothing sent).
 func (s *run) sendFlags(dst *imapconn.Conn, fr *folderRun) (func(context.Context) error, error) {
 	type change struct {
 		add, del []imap.Flag
@@ -444,8 +461,11 @@ func (s *run) sendFlags(dst *imapconn.Conn, fr *folderRun) (func(context.Context
 			}
 			fr.rep.FlagsUpdated += len(c.recs)
 		}
-		if err := s.opts.State.PutFlags(ctx, fr.st.ID, recs); err != nil {
-			return stateErr{err}
+		if len(recs) > 0 {
+			if s.flagged == nil {
+				s.flagged = map[*store.Folder][]store.Message{}
+			}
+			s.flagged[fr.st] = append(s.flagged[fr.st], recs...)
 		}
 		return firstErr
 	}, nil

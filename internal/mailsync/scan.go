@@ -693,7 +693,7 @@ func cleanFlags(in []imap.Flag) (out []imap.Flag, dropped int) {
 		case strings.EqualFold(string(f), `\Recent`) || f == imap.FlagWildcard:
 			continue
 		case strings.HasPrefix(string(f), `\`):
-			if !systemFlags[imap.Flag(strings.ToLower(string(f)))] {
+			if !slices.ContainsFunc(systemFlags, func(sf string) bool { return strings.EqualFold(sf, string(f)) }) {
 				dropped++
 				continue
 			}
@@ -709,7 +709,7 @@ func cleanFlags(in []imap.Flag) (out []imap.Flag, dropped int) {
 	return out, dropped
 }
 
-var systemFlags = map[imap.Flag]bool{`\seen`: true, `\answered`: true, `\flagged`: true, `\deleted`: true, `\draft`: true}
+var systemFlags = []string{`\Seen`, `\Answered`, `\Flagged`, `\Deleted`, `\Draft`}
 
 // isAtom reports whether s is a valid IMAP atom (RFC 3501 section 9, atom).
 func isAtom(s string) bool {

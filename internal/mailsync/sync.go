@@ -146,6 +146,10 @@ type run struct {
 	// capOK says the item cap cannot bite this pass, so that folders can be
 	// skipped or read by their changes only (see unchanged.go).
 	capOK bool
+	// unsaved and flagged are what openDest and syncFlags leave for
+	// saveDest to write.
+	unsaved []*store.Folder
+	flagged map[*store.Folder][]store.Message
 	// states is the state of each source folder (by name) as the pass
 	// found it, read at once before the scan (see folderState).
 	states map[string]store.Folder
@@ -467,6 +471,9 @@ func (s *run) openAll(ctx context.Context, src, dst *imapconn.Conn, scanned <-ch
 	}
 	if end != nil && stop == nil {
 		failed(prev, end())
+	}
+	if err := s.saveDest(ctx); err != nil && stop == nil {
+		stop = err
 	}
 	return stop
 }

@@ -210,25 +210,55 @@ func (d *DB) Folders(ctx context.Context, mailbox string) ([]Folder, error) {
 	return out, rows.Err()
 }
 
-// SaveFolder inserts or updates a folder's state and sets f.ID. It clears
-// the settled figures (f.Settled too): a folder saved is one a pass is
-// working on, complete again only when SettleFolders says so, so that a
-// pass cut short never leaves figures that would let the next one skip it.
-func (d *DB) SaveFolder(ctx context.Context, f *Folder) error {
-	f.Settled = Figures{}
-	err := d.db.QueryRowContext(ctx, `
-		INSERT INTO sync_folders (mailbox, source_name, source_uidvalidity, dest_name, dest_uidvalidity, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (mailbox, source_name) DO UPDATE SET
-			source_uidvalidity = excluded.source_uidvalidity,
-			dest_name = excluded.dest_name,
-			dest_uidvalidity = excluded.dest_uidvalidity,
-			source_modseq = 0, source_uidnext = 0, source_messages = 0,
-			updated_at = excluded.updated_at
-		RETURNING id`,
-		f.Mailbox, f.SourceName, f.SourceUIDValidity, f.DestName, f.DestUIDValidity, time.Now().UTC().Format(time.RFC3339)).Scan(&f.ID)
+// SaveFolders saves the state of each folder, inserting or updating it
+// and setting its ID, then records new flags of recorded messages (by
+// folder), all in one transaction. It clears the settled figures (Settled
+// too): a folder saved is one a pass is working on, complete again only
+// when SettleFolders says so, so that a pass cut short never leaves
+// figures that would let the next one skip it.
+func (d *DB) SaveFolders(ctx context.Context, folders []*Folder, flags map[*Folder][]Message) error {
+	if len(folders) == 0 && len(flags) == 0 {
+		return nil
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("save state of folder %q: %w", f.SourceName, err)
+		return fmt.Errorf("save folder states: %w", err)
+	}
+	defer tx.Rollback()
+	now := time.Now().UTC().Format(time.RFC3339)
+	for _, f := range folders {
+		err := tx.QueryRowContext(ctx, `
+			INSERT INTO sync_folders (mailbox, source_name, source_uidvalidity, dest_name, dest_uidvalidity, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (mailbox, source_name) DO UPDATE SET
+				source_uidvalidity = excluded.source_uidvalidity,
+				dest_name = excluded.dest_name,
+				dest_uidvalidity = excluded.dest_uidvalidity,
+				source_modseq = 0, source_uidnext = 0, source_messages = 0,
+				updated_at = excluded.updated_at
+			RETURNING id`,
+			f.Mailbox, f.SourceName, f.SourceUIDValidity, f.DestName, f.DestUIDValidity, now).Scan(&f.ID)
+		if err != nil {
+			return fmt.Errorf("save state of folder %q: %w", f.SourceName, err)
+		}
+		f.Settled = Figures{}
+	}
+	if len(flags) > 0 {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE sync_messages SET flags = $1 WHERE folder_id = $2 AND source_uid = $3`)
+		if err != nil {
+			return fmt.Errorf("record flags: %w", err)
+		}
+		defer stmt.Close()
+		for f, msgs := range flags {
+			for _, m := range msgs {
+				if _, err := stmt.ExecContext(ctx, strings.Join(m.Flags, " "), f.ID, m.SourceUID); err != nil {
+					return fmt.Errorf("record flags of source uid %d in folder %q: %w", m.SourceUID, f.SourceName, err)
+				}
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("save folder states: %w", err)
 	}
 	return nil
 }
@@ -340,33 +370,6 @@ func (d *DB) Recorded(ctx context.Context, folderID int64) ([]Message, error) {
 		out = append(out, m)
 	}
 	return out, rows.Err()
-}
-
-// PutFlags records new flags of recorded messages of a folder, in one
-// transaction.
-func (d *DB) PutFlags(ctx context.Context, folderID int64, msgs []Message) error {
-	if len(msgs) == 0 {
-		return nil
-	}
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("record flags: %w", err)
-	}
-	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `UPDATE sync_messages SET flags = $1 WHERE folder_id = $2 AND source_uid = $3`)
-	if err != nil {
-		return fmt.Errorf("record flags: %w", err)
-	}
-	defer stmt.Close()
-	for _, m := range msgs {
-		if _, err := stmt.ExecContext(ctx, strings.Join(m.Flags, " "), folderID, m.SourceUID); err != nil {
-			return fmt.Errorf("record flags of source uid %d: %w", m.SourceUID, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("record flags: %w", err)
-	}
-	return nil
 }
 
 // PutMessages records messages of a folder in one transaction, so that a

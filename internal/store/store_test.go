@@ -15,7 +15,7 @@ func TestStoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &Folder{Mailbox: "a@src -> a@dst", SourceName: "INBOX", SourceUIDValidity: 7, DestName: "INBOX", DestUIDValidity: 9}
-	if err := db.SaveFolder(ctx, f); err != nil {
+	if err := db.SaveFolders(ctx, []*Folder{f}, nil); err != nil {
 		t.Fatal(err)
 	}
 	msgs := []Message{{SourceUID: 1, DestUID: 10, Flags: []string{`\Seen`, "$label1"}, Fingerprint: "aa"}, {SourceUID: 2, Fingerprint: "bb"}}
@@ -52,12 +52,12 @@ func TestStoreRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(rec, want) {
 		t.Errorf("Recorded() = %+v; want %+v", rec, want)
 	}
-	if err := db.PutFlags(ctx, f.ID, []Message{{SourceUID: 1, Flags: []string{`\Flagged`}}}); err != nil {
+	if err := db.SaveFolders(ctx, nil, map[*Folder][]Message{f: {{SourceUID: 1, Flags: []string{`\Flagged`}}}}); err != nil {
 		t.Fatal(err)
 	}
 	msgs[0].Flags = []string{`\Flagged`}
 	if gotMsgs, err := db.Messages(ctx, f.ID); err != nil || !reflect.DeepEqual(gotMsgs, msgs) {
-		t.Errorf("after PutFlags, Messages() = %+v, %v; want %+v", gotMsgs, err, msgs)
+		t.Errorf("after SaveFolders with flags, Messages() = %+v, %v; want %+v", gotMsgs, err, msgs)
 	}
 	fig := Figures{ModSeq: 42, UIDNext: 3, Messages: 2}
 	if err := db.SettleFolders(ctx, map[int64]Figures{f.ID: fig}); err != nil {
