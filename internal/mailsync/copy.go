@@ -44,8 +44,11 @@ type lane struct {
 	src, dst  *imapconn.Conn
 	srcFolder string // selected on src
 	dstFolder string // selected on dst
-	pending   []store.Message
-	buf       []byte // copy buffer, reused for every message
+	// examineTime is how long the last EXAMINE took to be answered: a
+	// round trip and a little server work (see moreLanes).
+	examineTime time.Duration
+	pending     []store.Message
+	buf         []byte // copy buffer, reused for every message
 
 	// APPENDs sent whose answer has not been read yet (see settle), and
 	// which messages of the current batch are settled.
@@ -116,27 +119,8 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 	q.cond = sync.NewCond(&q.mu)
 	context.AfterFunc(ctx, q.wake)
 
-	work := func(l *lane) {
-		var last *folderRun
-		for {
-			u, ok := q.next(ctx, last)
-			if !ok {
-				return
-			}
-			err := s.copyUnit(ctx, l, u)
-			q.done(u.fr)
-			last = u.fr
-			if err != nil {
-				cancel(err)
-				return
-			}
-		}
-	}
-	// Extra lanes cost a login on each side: worth it for a full pass, not
-	// for the few messages of an incremental one.
-	lanes := min(s.opts.Connections, len(units), 1+len(all)/lanePerMessages)
 	var wg sync.WaitGroup
-	for i := 1; i < lanes; i++ {
+	addLane := func(work func(*lane)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -151,6 +135,35 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 			}
 			work(l)
 		}()
+	}
+	// Extra lanes cost a login on each side: worth it for a full pass, not
+	// for the few messages of an incremental one, unless the link is slow
+	// (see moreLanes).
+	lanes := min(s.opts.Connections, len(units), 1+len(all)/lanePerMessages)
+	var work func(l *lane)
+	work = func(l *lane) {
+		var last *folderRun
+		for {
+			u, ok := q.next(ctx, last)
+			if !ok {
+				return
+			}
+			err := s.copyUnit(ctx, l, u)
+			q.done(u.fr)
+			if err != nil {
+				cancel(err)
+				return
+			}
+			if l == first && last == nil {
+				for range s.moreLanes(l.examineTime, q.left(), lanes) {
+					addLane(work)
+				}
+			}
+			last = u.fr
+		}
+	}
+	for i := 1; i < lanes; i++ {
+		addLane(work)
 	}
 	work(first)
 	wg.Wait()
@@ -177,6 +190,21 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 		return cause
 	}
 	return ctx.Err()
+}
+
+// moreLanes says how many lanes to add to the lanes copying already,
+// once the first lane's first unit is done: over a slow link a unit costs
+// round trips (examine and fetch, then the APPEND's answer) more than
+// server work, and new lanes, whose logins take what the pass's own took
+// (loginTime), pay off when the round trips of the units left take
+// several times that long. The round trip is the EXAMINE's, which Dovecot
+// answers in under a millisecond on loopback, where extra logins never
+// pay: they cost both servers CPU the copy needs.
+func (s *run) moreLanes(rtt time.Duration, left, lanes int) int {
+	if rtt <= 0 || s.loginTime <= 0 || time.Duration(2*left)*rtt < 3*s.loginTime {
+		return 0
+	}
+	return max(0, min(s.opts.Connections-lanes, left))
 }
 
 // deferOverBudget cuts the newest-first list all where Options.MaxBytes
@@ -264,6 +292,13 @@ func (q *unitQueue) next(ctx context.Context, last *folderRun) (unit, bool) {
 		}
 		q.cond.Wait()
 	}
+}
+
+// left is how many units are still to be taken.
+func (q *unitQueue) left() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.units)
 }
 
 func (q *unitQueue) done(fr *folderRun) {
@@ -502,6 +537,7 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []*src
 	// The EXAMINE, the destination's SELECT and the FETCH of the bodies go
 	// out at once; the EXAMINE's answer is read before any body.
 	var exam *imapconn.Selection
+	sent := time.Now()
 	if l.srcFolder != fr.m.Source {
 		exam = l.src.Select(fr.m.Source, &imap.SelectOptions{ReadOnly: true})
 	}
@@ -510,7 +546,7 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []*src
 	}
 	if exam != nil && s.opts.DisarmReadReceipts {
 		// askingReceipts reads its answers at once.
-		if stop, err := s.examined(l, fr, exam, msgs, handled); stop || err != nil {
+		if stop, err := s.examined(l, fr, exam, sent, msgs, handled); stop || err != nil {
 			return handled, err
 		}
 		exam = nil
@@ -527,7 +563,7 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []*src
 	defer fr.appendMu.RUnlock()
 	cmd := l.src.Fetch(uids, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
 	if exam != nil {
-		if stop, err := s.examined(l, fr, exam, msgs, handled); stop || err != nil {
+		if stop, err := s.examined(l, fr, exam, sent, msgs, handled); stop || err != nil {
 			// Not a body of a folder that is not the one scanned.
 			drop(&l.src)
 			return handled, err
@@ -583,11 +619,12 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []*src
 	return handled, nil
 }
 
-// examined waits for the EXAMINE of fr's source folder on l. If the
-// folder's UIDVALIDITY changed since the scan, it fails msgs (into
-// handled) and says stop.
-func (s *run) examined(l *lane, fr *folderRun, exam *imapconn.Selection, msgs []*srcMsg, handled map[imap.UID]bool) (stop bool, err error) {
+// examined waits for the EXAMINE of fr's source folder on l, sent at
+// sent. If the folder's UIDVALIDITY changed since the scan, it fails msgs
+// (into handled) and says stop.
+func (s *run) examined(l *lane, fr *folderRun, exam *imapconn.Selection, sent time.Time, msgs []*srcMsg, handled map[imap.UID]bool) (stop bool, err error) {
 	sel, err := exam.Wait()
+	l.examineTime = time.Since(sent)
 	if err != nil {
 		return false, fmt.Errorf("examine source folder %q: %w", fr.m.Display, err)
 	}

@@ -146,6 +146,9 @@ type run struct {
 	// capOK says the item cap cannot bite this pass, so that folders can be
 	// skipped or read by their changes only (see unchanged.go).
 	capOK bool
+	// loginTime is how long the pass's first logins took (both sides at
+	// once): what an extra lane costs (see moreLanes).
+	loginTime time.Duration
 	// unsaved and flagged are what openDest and syncFlags leave for
 	// saveDest to write.
 	unsaved []*store.Folder
@@ -196,6 +199,7 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 	// 1. Connect to both servers, at the same time: a login is a round trip
 	// or three plus a new server process, a good part of an incremental
 	// pass. These two connections also serve as the first copy lane.
+	began := time.Now()
 	var dst *imapconn.Conn
 	var dstErr error
 	dialed := make(chan struct{})
@@ -222,6 +226,7 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 		return nil, dstErr
 	}
 	s.appendLimit = appendLimitOf(dst)
+	s.loginTime = time.Since(began)
 
 	// 2. List both folder trees and map source folders onto destination ones.
 	plan, srcTree, dstTree, err := planFolders(ctx, src, dst, opts, s.log, true)
@@ -344,7 +349,7 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 //
 // A folder read by its changes has all of its commands sent at once (see
 // startScan), and the next folders' go out before its answers are read,
-// up to scanWindow folders: the server is never idle while we read, and
+// up to window folders: the server is never idle while we read, and
 // a link's latency is paid once per window rather than once per folder.
 // What a folder read that way still needs (see lateScan) waits for the
 // end.
@@ -384,7 +389,7 @@ func (s *run) scanAll(ctx context.Context, src, dst *imapconn.Conn, plan []folde
 	var late, rescan []*folderRun
 	var queue []*scanning // folders whose commands are out, in order
 	for next := 0; next < len(todo) || len(queue) > 0; {
-		for next < len(todo) && len(queue) < scanWindow && (len(queue) == 0 || queue[len(queue)-1].complete()) {
+		for next < len(todo) && len(queue) < window && (len(queue) == 0 || queue[len(queue)-1].complete()) {
 			sc, err := s.startScan(ctx, src, todo[next])
 			if err != nil {
 				return err // the state database failed
@@ -437,16 +442,17 @@ func (s *run) folderState(name string) *store.Folder {
 	return &f
 }
 
-// scanWindow is how many folders' scans scanAll has on the wire at most.
-const scanWindow = 16
+// window is how many folders' commands the scan, or the opening of the
+// destination folders, has on the wire at most.
+const window = 16
 
 // openAll opens the destination folder of each folder run that comes on
 // scanned, in the order they come, carries its flag changes over (a
 // second syncFlags after the reconciliation finds only the messages that
 // recognised), and looks ahead for the reconciliation (see startDest).
-// The commands of each folder go out before the answers about the folder
-// before it are read. It drains scanned whatever happens, and returns what
-// stops the pass.
+// The commands of up to window folders are out before the answers about
+// the first of them are read. It drains scanned whatever happens, and
+// returns what stops the pass.
 func (s *run) openAll(ctx context.Context, src, dst *imapconn.Conn, scanned <-chan *folderRun, dt *tree) error {
 	var stop error
 	failed := func(fr *folderRun, err error) {
@@ -456,21 +462,30 @@ func (s *run) openAll(ctx context.Context, src, dst *imapconn.Conn, scanned <-ch
 			}
 		}
 	}
-	var prev *folderRun
-	var end func() error // reads the answers about prev
+	type started struct {
+		fr  *folderRun
+		end func() error // reads the answers about fr
+	}
+	var queue []started
+	endFirst := func() {
+		failed(queue[0].fr, queue[0].end())
+		queue = queue[1:]
+	}
 	for fr := range scanned {
 		if stop != nil {
 			continue
 		}
-		next, err := s.startDest(ctx, dst, fr, dt)
-		if end != nil {
-			failed(prev, end())
-		}
+		end, err := s.startDest(ctx, dst, fr, dt)
 		failed(fr, err)
-		prev, end = fr, next
+		if err == nil {
+			queue = append(queue, started{fr, end})
+		}
+		if len(queue) >= window {
+			endFirst()
+		}
 	}
-	if end != nil && stop == nil {
-		failed(prev, end())
+	for len(queue) > 0 && stop == nil {
+		endFirst()
 	}
 	if err := s.saveDest(ctx); err != nil && stop == nil {
 		stop = err
