@@ -7,8 +7,11 @@ export PATH := $(PATH):/usr/local/go/bin
 
 .PHONY: build demo demo-service test bench fuzz reliability
 
+# A static binary (pure Go: the SQLite driver and the DNS resolver need
+# no cgo): it copies to any Linux machine, and starts a millisecond
+# sooner, which an `imapmigrate sync` run per mailbox pays every time.
 build:
-	$(GO) build -o bin/imapmigrate ./cmd/imapmigrate
+	CGO_ENABLED=0 $(GO) build -o bin/imapmigrate ./cmd/imapmigrate
 
 demo: build
 	./scripts/deps.sh
