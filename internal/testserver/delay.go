@@ -15,18 +15,32 @@ import (
 // tb.Cleanup.
 func StartDelayProxy(tb testing.TB, upstream string, oneWay time.Duration) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := ListenDelayProxy("127.0.0.1:0", upstream, oneWay)
 	if err != nil {
 		tb.Fatalf("start delay proxy: %v", err)
 	}
-	var wg sync.WaitGroup
-	tb.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Add(1)
+	tb.Cleanup(p.Close)
+	return p.Addr()
+}
+
+// DelayProxy is StartDelayProxy's proxy, for a program (cmd/delayproxy)
+// rather than a test.
+type DelayProxy struct {
+	ln net.Listener
+	wg sync.WaitGroup
+}
+
+// ListenDelayProxy listens on addr (a loopback address) and proxies to
+// upstream with oneWay of delay each way, until Close.
+func ListenDelayProxy(addr, upstream string, oneWay time.Duration) (*DelayProxy, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	p := &DelayProxy{ln: ln}
+	p.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer p.wg.Done()
 		for {
 			client, err := ln.Accept()
 			if err != nil {
@@ -37,12 +51,21 @@ func StartDelayProxy(tb testing.TB, upstream string, oneWay time.Duration) strin
 				client.Close()
 				continue
 			}
-			wg.Add(2)
-			go func() { defer wg.Done(); delayCopy(server, client, oneWay) }()
-			go func() { defer wg.Done(); delayCopy(client, server, oneWay) }()
+			p.wg.Add(2)
+			go func() { defer p.wg.Done(); delayCopy(server, client, oneWay) }()
+			go func() { defer p.wg.Done(); delayCopy(client, server, oneWay) }()
 		}
 	}()
-	return ln.Addr().String()
+	return p, nil
+}
+
+// Addr is the host:port to dial.
+func (p *DelayProxy) Addr() string { return p.ln.Addr().String() }
+
+// Close stops listening and waits for the connections to end.
+func (p *DelayProxy) Close() {
+	p.ln.Close()
+	p.wg.Wait()
 }
 
 // delayCopy copies from to to, each chunk oneWay late. Reading goes on
