@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/imapmigrate/imapmigrate/internal/mailsync"
 	"github.com/imapmigrate/imapmigrate/internal/testserver"
@@ -23,22 +24,8 @@ import (
 // the same.
 func TestIncrementalPassPipelines(t *testing.T) {
 	t.Parallel()
-	b := setup(t, setupOpts{srcCfg: testserver.DovecotConfig{SpecialUse: true}, dstCfg: testserver.DovecotConfig{SpecialUse: true}})
-	// The same state whatever address the servers are reached at.
-	b.opts.Mailbox = mailsync.MailboxKey(b.opts.Source, b.opts.Dest)
-	if rep := b.sync(t); !rep.OK() || rep.Totals.Copied != 15 {
-		t.Fatalf("full run: OK %v, copied %d; want 15", rep.OK(), rep.Totals.Copied)
-	}
-
 	// The user flags a message in four folders, and mail arrives in two.
-	c := login(t, b.src.Addr, srcPW)
-	defer c.Close()
-	for _, f := range []string{"INBOX", "Drafts", "Sent", "日本語"} {
-		if _, err := c.Select(f, nil).Wait(); err != nil {
-			t.Fatal(err)
-		}
-		setFlags(t, c, 1, imap.StoreFlagsAdd, imap.FlagFlagged)
-	}
+	b, c := syncedThenFlagged(t, "INBOX", "Drafts", "Sent", "日本語")
 	appendMsg(t, c, "INBOX", msg("n1", "New in the inbox", "new"), []imap.Flag{imap.FlagSeen}, day(40))
 	appendMsg(t, c, "日本語", msg("n2", "New in 日本語", "new"), nil, day(41))
 
@@ -113,4 +100,84 @@ func TestIncrementalPassPipelines(t *testing.T) {
 			t.Errorf("destination %s: last message %+v; want %q", f, msgs[len(msgs)-1:], subject)
 		}
 	}
+}
+
+// TestMailArrivesDuringPass: a message that reaches a source folder
+// between the pass's LIST and its EXAMINE, while the scan of the folders
+// after it is already on the wire, is not among the new messages the LIST
+// announced; the scan lists it by its UID SEARCH and fetches it after
+// examining the folder again, and it is copied once, then never again.
+func TestMailArrivesDuringPass(t *testing.T) {
+	t.Parallel()
+	b, c := syncedThenFlagged(t, "INBOX", "Sent")
+
+	rec := testserver.StartCommandRecorder(t, b.src.Addr)
+	arrived := false
+	rec.Before(func(cmd testserver.Command) {
+		if !arrived && cmd.Name == "EXAMINE" && strings.Contains(cmd.Text, "INBOX") {
+			arrived = true
+			appendMsg(t, c, "INBOX", msg("late1", "Arrived during the pass", "late"), nil, day(50))
+		}
+	})
+	b.opts.Source.Addr = rec.Addr()
+	rep := b.sync(t)
+	if !arrived || !rep.OK() || rep.Totals.Copied != 1 || rep.Totals.FlagsUpdated != 2 {
+		t.Fatalf("pass with mail arriving: arrived %v, OK %v, copied %d, flags updated %d, errors %v; want the message copied and 2 flags", arrived, rep.OK(), rep.Totals.Copied, rep.Totals.FlagsUpdated, rep.Errors)
+	}
+	// After the scan's window: INBOX examined again (without CONDSTORE)
+	// and the late message's size and date fetched, before any body.
+	late := false
+	var last testserver.Command
+	for _, cmd := range rec.Commands() {
+		if cmd.Conn != 0 {
+			continue
+		}
+		if cmd.Name == "UID FETCH" && strings.Contains(cmd.Text, "BODY") {
+			break
+		}
+		if cmd.Name == "UID FETCH" && strings.Contains(cmd.Text, "INTERNALDATE") && !strings.Contains(cmd.Text, ":*") &&
+			last.Name == "EXAMINE" && strings.HasSuffix(last.Text, "INBOX") {
+			late = true
+		}
+		last = cmd
+	}
+	if !late {
+		t.Errorf("no EXAMINE INBOX followed by a FETCH of the late message's size and date before the copy; commands: %v", rec.Commands())
+	}
+	if rep := b.sync(t); !rep.OK() || rep.Totals.Copied != 0 {
+		t.Errorf("next pass: OK %v, copied %d, errors %v; want nothing copied", rep.OK(), rep.Totals.Copied, rep.Errors)
+	}
+	inbox := b.snap(t, b.dst, dstPW).Folders["INBOX"].Messages
+	n := 0
+	for _, m := range inbox {
+		if m.Subject == "Arrived during the pass" {
+			n++
+		}
+	}
+	if n != 1 || len(inbox) != 10 {
+		t.Errorf("destination INBOX: %d messages, the late one %d times; want 10 and once", len(inbox), n)
+	}
+}
+
+// syncedThenFlagged starts both servers with the fixture, runs a full
+// pass, and flags the first message of each of folders at the source. It
+// returns the bundle, whose state stays the same whatever address the
+// servers are reached at, and a connection to the source, closed at the
+// end of the test.
+func syncedThenFlagged(t *testing.T, folders ...string) (*testBundle, *imapclient.Client) {
+	t.Helper()
+	b := setup(t, setupOpts{srcCfg: testserver.DovecotConfig{SpecialUse: true}, dstCfg: testserver.DovecotConfig{SpecialUse: true}})
+	b.opts.Mailbox = mailsync.MailboxKey(b.opts.Source, b.opts.Dest)
+	if rep := b.sync(t); !rep.OK() || rep.Totals.Copied != 15 {
+		t.Fatalf("full run: OK %v, copied %d; want 15", rep.OK(), rep.Totals.Copied)
+	}
+	c := login(t, b.src.Addr, srcPW)
+	t.Cleanup(func() { c.Close() })
+	for _, f := range folders {
+		if _, err := c.Select(f, nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		setFlags(t, c, 1, imap.StoreFlagsAdd, imap.FlagFlagged)
+	}
+	return b, c
 }

@@ -31,6 +31,7 @@ type CommandRecorder struct {
 	closed   bool
 	commands []Command
 	nconns   int
+	before   func(Command)
 }
 
 // Command is one command as the client sent it.
@@ -69,6 +70,15 @@ func StartCommandRecorder(tb testing.TB, target string) *CommandRecorder {
 
 // Addr is the host:port to connect to instead of the server.
 func (r *CommandRecorder) Addr() string { return r.addr }
+
+// Before has fn called with each command before the server gets it (and
+// before the commands sent with it): a test can change the mailbox at the
+// server just before a command of the client is run, to stage a race.
+func (r *CommandRecorder) Before(fn func(Command)) {
+	r.mu.Lock()
+	r.before = fn
+	r.mu.Unlock()
+}
 
 // Commands returns the commands recorded so far, in the order they were
 // sent (interleaved across connections).
@@ -178,7 +188,11 @@ func (r *CommandRecorder) handle(client net.Conn) {
 		c.Outstanding = sent - answered
 		sent++
 		r.commands = append(r.commands, c)
+		before := r.before
 		r.mu.Unlock()
+		if before != nil {
+			before(c)
+		}
 	}}
 	replies := lineSplitter{onLine: func(line []lineItem) {
 		if tag := tokens(line, 1); len(tag) == 1 && tag[0] != "*" && tag[0] != "+" {
