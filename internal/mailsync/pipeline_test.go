@@ -3,6 +3,7 @@ package mailsync_test
 import (
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,17 +113,37 @@ func TestMailArrivesDuringPass(t *testing.T) {
 	b, c := syncedThenFlagged(t, "INBOX", "Sent")
 
 	rec := testserver.StartCommandRecorder(t, b.src.Addr)
-	arrived := false
+	// The hook runs on the proxy's goroutine: no t.Fatal there.
+	var once sync.Once
+	arrived := make(chan error, 1)
 	rec.Before(func(cmd testserver.Command) {
-		if !arrived && cmd.Name == "EXAMINE" && strings.Contains(cmd.Text, "INBOX") {
-			arrived = true
-			appendMsg(t, c, "INBOX", msg("late1", "Arrived during the pass", "late"), nil, day(50))
+		if cmd.Name == "EXAMINE" && strings.Contains(cmd.Text, "INBOX") {
+			once.Do(func() {
+				raw := msg("late1", "Arrived during the pass", "late")
+				a := c.Append("INBOX", int64(len(raw)), &imap.AppendOptions{Time: day(50)})
+				_, err := a.Write(raw)
+				if err == nil {
+					err = a.Close()
+				}
+				if err == nil {
+					_, err = a.Wait()
+				}
+				arrived <- err
+			})
 		}
 	})
 	b.opts.Source.Addr = rec.Addr()
 	rep := b.sync(t)
-	if !arrived || !rep.OK() || rep.Totals.Copied != 1 || rep.Totals.FlagsUpdated != 2 {
-		t.Fatalf("pass with mail arriving: arrived %v, OK %v, copied %d, flags updated %d, errors %v; want the message copied and 2 flags", arrived, rep.OK(), rep.Totals.Copied, rep.Totals.FlagsUpdated, rep.Errors)
+	select {
+	case err := <-arrived:
+		if err != nil {
+			t.Fatalf("append while the pass examines INBOX: %v", err)
+		}
+	default:
+		t.Fatal("the pass never examined INBOX")
+	}
+	if !rep.OK() || rep.Totals.Copied != 1 || rep.Totals.FlagsUpdated != 2 {
+		t.Fatalf("pass with mail arriving: OK %v, copied %d, flags updated %d, errors %v; want the message copied and 2 flags", rep.OK(), rep.Totals.Copied, rep.Totals.FlagsUpdated, rep.Errors)
 	}
 	// After the scan's window: INBOX examined again (without CONDSTORE)
 	// and the late message's size and date fetched, before any body.

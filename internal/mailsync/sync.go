@@ -250,7 +250,8 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 	// destination connection:
 	// 4. open the destination folders: create them (empty ones too) and
 	// their subscriptions, check that the state still describes them, and
-	// carry the flag changes of each scanned folder over.
+	// carry the flag changes of each scanned folder over. Each side keeps
+	// up to window folders' commands on the wire (see scanAll, openAll).
 	s.rep.Folders = make([]FolderReport, len(plan))
 	folders := make([]*folderRun, len(plan))
 	scanned := make(chan *folderRun, len(plan))
