@@ -218,9 +218,9 @@ func (r *CommandRecorder) handle(client net.Conn) {
 	r.mu.Unlock()
 }
 
-// pump copies what comes from from to to, each chunk shown to feed before
-// it goes on, until either side fails. It returns the read error, if the
-// reading side failed.
+// pump forwards what it reads on one side (from) to the other (to), each
+// chunk shown to feed before it goes on, until either side fails. It
+// returns the read error, if the reading side failed.
 func pump(to, from net.Conn, feed func([]byte)) error {
 	buf := make([]byte, 32<<10)
 	for {
