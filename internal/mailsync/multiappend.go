@@ -131,7 +131,7 @@ func (s *run) sendGroup(ctx context.Context, l *lane, fr *folderRun, keep int) e
 func (s *run) appendRefused(ctx context.Context, l *lane, fr *folderRun, handled map[imap.UID]bool, refused []*srcMsg) (map[imap.UID]bool, error) {
 	l.single = true
 	defer func() { l.single = false }()
-	more, err := s.copyBatch(ctx, l, fr, refused)
+	more, err := s.copyBatch(ctx, l, fr, refused, nil)
 	maps.Copy(handled, more)
 	return handled, err
 }
