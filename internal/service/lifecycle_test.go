@@ -20,7 +20,7 @@ func TestStopAndStart(t *testing.T) {
 	t.Parallel()
 	const n = 3
 	// Enough messages, behind a slow link, for a pass to last seconds.
-	b := setup(t, setupOpts{users: n, workers: n, messagesBase: 600, delay: 100 * time.Millisecond})
+	b := setup(t, setupOpts{users: n, workers: n, messagesBase: 1500, delay: 100 * time.Millisecond})
 	ctx := b.ctx
 	if _, _, err := b.svc.CreateBatch(ctx, service.BatchSpec{Name: "b1", SourceEndpoint: "src", DestEndpoint: "dst",
 		CSV: b.csv(1, n, nil), Start: true}); err != nil {
