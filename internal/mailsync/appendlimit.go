@@ -32,7 +32,7 @@ func (s *run) overAppendLimit(fr *folderRun, m *srcMsg) bool {
 		return false
 	}
 	fr.rep.Skipped[ReasonOverAppendLimit]++
-	s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date, Reason: ReasonOverAppendLimit,
+	s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date.time(), Reason: ReasonOverAppendLimit,
 		Detail: fmt.Sprintf("%d bytes is over the destination's APPENDLIMIT of %d bytes (RFC 7889)", m.size, s.appendLimit)})
 	return true
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -135,7 +134,7 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 	if len(all) == 0 {
 		return nil
 	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].date.After(all[j].date) })
+	sortNewestFirst(all)
 	all = s.deferOverBudget(all, folders)
 	units := makeUnits(all)
 
@@ -669,7 +668,7 @@ func (s *run) startFetch(l *lane, fr *folderRun, msgs []*srcMsg) (*fetching, err
 	var uids imap.UIDSet
 	for _, m := range msgs {
 		fr.mu.Lock()
-		_, done := fr.mapped[m.uid]
+		done := fr.mapped.has(m.uid)
 		fr.mu.Unlock()
 		if done {
 			// Recognised at the destination by a reconciliation.
@@ -833,15 +832,15 @@ func acceptsKeyword(permanent []imap.Flag, kw imap.Flag) bool {
 // appendFlags are the flags m is appended with: its own, plus $MDNSent
 // when it asks for a read receipt and the folder accepts the keyword.
 func (l *lane) appendFlags(m *srcMsg) (flags []imap.Flag, receipt, disarmed bool) {
-	if !l.receipts[m.uid] || slices.ContainsFunc(m.flags, func(f imap.Flag) bool { return strings.EqualFold(string(f), string(imap.FlagMDNSent)) }) {
+	if !l.receipts[m.uid] || slices.ContainsFunc(m.flags(), func(f imap.Flag) bool { return strings.EqualFold(string(f), string(imap.FlagMDNSent)) }) {
 		// No receipt asked for, or one already sent at the source: its
 		// $MDNSent travels as any keyword does.
-		return m.flags, false, false
+		return m.flags(), false, false
 	}
 	if !l.dstMDN {
-		return m.flags, true, false
+		return m.flags(), true, false
 	}
-	return append(slices.Clip(m.flags), imap.FlagMDNSent), true, true
+	return append(slices.Clip(m.flags()), imap.FlagMDNSent), true, true
 }
 
 func readLiteral(lit imap.LiteralReader) ([]byte, error) {
@@ -899,7 +898,7 @@ func (s *run) copyOne(ctx context.Context, l *lane, fr *folderRun, m *srcMsg, li
 	}
 	h := fingerprint.New()
 	flags, receipt, disarmed := l.appendFlags(m)
-	cmd := l.dst.Append(fr.m.Dest, size, &imap.AppendOptions{Flags: flags, Time: m.date})
+	cmd := l.dst.Append(fr.m.Dest, size, &imap.AppendOptions{Flags: flags, Time: m.date.time()})
 	// One buffer per lane: a migration streams gigabytes, and a fresh
 	// buffer per message is garbage the collector has to keep up with.
 	n, err := io.CopyBuffer(cmd, io.TeeReader(lit, h), l.buf)
@@ -940,19 +939,6 @@ func (s *run) copyOne(ctx context.Context, l *lane, fr *folderRun, m *srcMsg, li
 	}
 	l.inflight = append(l.inflight, appending{cmd: cmd, m: m, fp: h.Sum(size), size: size, receipt: receipt, disarmed: disarmed})
 	return s.settle(ctx, l, fr, maxInflight-1)
-}
-
-// mappedRecord is what a pass keeps in folderRun.mapped of a copy it
-// made (rec itself goes to the state): the fingerprint only when the
-// destination gave no UID. Within the pass, a copy's fingerprint is read
-// again only by a reconciliation, and only for a copy it cannot tell by
-// destination UID; the 40 bytes saved per message are a fifth of what a
-// full pass holds per message at its peak.
-func mappedRecord(rec store.Message) store.Message {
-	if rec.DestUID != 0 {
-		rec.Fingerprint = ""
-	}
-	return rec
 }
 
 // settle reads the answers of the oldest APPENDs until at most keep are
@@ -1007,9 +993,9 @@ func (s *run) settle(ctx context.Context, l *lane, fr *folderRun, keep int) erro
 // destination did not say).
 func (s *run) copied(ctx context.Context, l *lane, fr *folderRun, a appending, destUID imap.UID) error {
 	m := a.m
-	rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(destUID), Flags: fr.flagSets.strings(m.flags), Fingerprint: a.fp}
+	rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(destUID), Flags: m.set.strs, Fingerprint: a.fp}
 	fr.mu.Lock()
-	fr.mapped[m.uid] = mappedRecord(rec)
+	fr.mapped.put(rec, m.set)
 	fr.rep.Copied++
 	fr.rep.Bytes += a.size
 	fr.mu.Unlock()
@@ -1068,7 +1054,7 @@ func (s *run) skipItem(fr *folderRun, m *srcMsg, reason, detail string) {
 	fr.mu.Lock()
 	fr.rep.Skipped[reason]++
 	fr.mu.Unlock()
-	s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date, Reason: reason, Detail: detail})
+	s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date.time(), Reason: reason, Detail: detail})
 	s.log.Warn("Message skipped.", "folder", fr.m.Display, "uid", m.uid, "reason", reason, "detail", detail)
 	s.progress(fr, m, 0)
 }
@@ -1077,7 +1063,7 @@ func (s *run) failItem(fr *folderRun, m *srcMsg, err error) {
 	fr.mu.Lock()
 	fr.rep.Failed++
 	fr.mu.Unlock()
-	s.addFailed(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date, Reason: "failed", Detail: err.Error()})
+	s.addFailed(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date.time(), Reason: "failed", Detail: err.Error()})
 	s.log.Error("Message not copied.", "folder", fr.m.Display, "uid", m.uid, "err", err)
 	s.progress(fr, m, 0)
 }

@@ -64,7 +64,7 @@ func (s *run) openDest(ctx context.Context, dst *imapconn.Conn, fr *folderRun, d
 	}
 	if fr.reset {
 		fr.rep.DeletedAtSource = 0
-		clear(fr.mapped)
+		fr.mapped.reset()
 	}
 	if s.opts.DryRun {
 		return nil
@@ -227,10 +227,11 @@ func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr
 			continue
 		}
 		destFP[fp] = l[1:]
-		rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(l[0].uid), Flags: fr.flagSets.strings(l[0].flags), Fingerprint: fp}
+		set := fr.flagSets.get(l[0].flags)
+		rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(l[0].uid), Flags: set.strs, Fingerprint: fp}
 		found = append(found, rec)
 		fr.mu.Lock()
-		fr.mapped[m.uid] = rec
+		fr.mapped.put(rec, set)
 		if duringCopy {
 			fr.rep.Copied++
 			fr.rep.Bytes += m.size
@@ -298,14 +299,14 @@ func (s *run) unaccounted(fr *folderRun, sel *imapconn.Selection, search *imapcl
 		return nil, nil, fmt.Errorf("list destination uids in %q: %w", fr.m.Dest, err)
 	}
 	fr.mu.Lock()
-	accounted := make(map[imap.UID]bool, len(fr.mapped))
-	for _, r := range fr.mapped {
+	accounted := make(map[imap.UID]bool, fr.mapped.len())
+	fr.mapped.each(func(r store.Message) {
 		if r.DestUID != 0 {
 			accounted[imap.UID(r.DestUID)] = true
 		} else {
 			noUIDFPs = append(noUIDFPs, r.Fingerprint)
 		}
-	}
+	})
 	fr.mu.Unlock()
 	for _, uid := range found.AllUIDs() {
 		if !accounted[uid] {
@@ -367,11 +368,11 @@ func (s *run) sendFlags(dst *imapconn.Conn, fr *folderRun) (func(context.Context
 	var keys []string
 	noUID := 0
 	for _, m := range fr.msgs {
-		r, ok := fr.mapped[m.uid]
+		r, ok := fr.mapped.get(m.uid)
 		if !ok {
 			continue
 		}
-		add, del := diffFlags(r.Flags, m.flags)
+		add, del := diffFlags(r.Flags, m.flags())
 		if len(add) == 0 && len(del) == 0 {
 			continue
 		}
@@ -387,7 +388,7 @@ func (s *run) sendFlags(dst *imapconn.Conn, fr *folderRun) (func(context.Context
 			keys = append(keys, key)
 		}
 		c.uids.AddNum(imap.UID(r.DestUID))
-		r.Flags = fr.flagSets.strings(m.flags)
+		r.Flags = m.set.strs
 		c.recs = append(c.recs, r)
 	}
 	if noUID > 0 {
@@ -457,7 +458,7 @@ func (s *run) sendFlags(dst *imapconn.Conn, fr *folderRun) (func(context.Context
 			}
 			recs = append(recs, c.recs...)
 			for _, r := range c.recs {
-				fr.mapped[imap.UID(r.SourceUID)] = r
+				fr.mapped.put(r, fr.flagSets.ofStrings(r.Flags))
 			}
 			fr.rep.FlagsUpdated += len(c.recs)
 		}

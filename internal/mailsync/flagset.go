@@ -51,12 +51,19 @@ func (fs *flagSets) get(flags []imap.Flag) *flagSet {
 	return set
 }
 
-// flags returns the shared copy of flags.
-func (fs *flagSets) flags(flags []imap.Flag) []imap.Flag {
-	return fs.get(flags).flags
-}
-
-// strings returns flags as the state records them, shared.
-func (fs *flagSets) strings(flags []imap.Flag) []string {
-	return fs.get(flags).strs
+// ofStrings returns the shared set equal to flags as the state records
+// them.
+func (fs *flagSets) ofStrings(flags []string) *flagSet {
+	fs.mu.Lock()
+	fs.key = fs.key[:0]
+	for _, f := range flags {
+		fs.key = append(fs.key, f...)
+		fs.key = append(fs.key, ' ')
+	}
+	set, ok := fs.sets[string(fs.key)]
+	fs.mu.Unlock()
+	if ok {
+		return set
+	}
+	return fs.get(imapFlags(flags))
 }

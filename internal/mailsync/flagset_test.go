@@ -20,36 +20,42 @@ func TestFlagSetsShare(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := fs.flags(slices.Clone(tt.flags))
-			b := fs.flags(slices.Clone(tt.flags))
-			if !slices.Equal(a, tt.flags) {
-				t.Errorf("flags(%v) = %v", tt.flags, a)
+			a := fs.get(slices.Clone(tt.flags))
+			if b := fs.get(slices.Clone(tt.flags)); a != b {
+				t.Errorf("get(%v) twice gave two sets; want one shared", tt.flags)
 			}
-			if len(a) > 0 && &a[0] != &b[0] {
-				t.Errorf("flags(%v) twice gave two copies; want one shared", tt.flags)
+			if !slices.Equal(a.flags, tt.flags) {
+				t.Errorf("get(%v).flags = %v", tt.flags, a.flags)
 			}
-			s := fs.strings(tt.flags)
-			if len(s) != len(tt.flags) {
-				t.Fatalf("strings(%v) = %q", tt.flags, s)
+			if len(a.strs) != len(tt.flags) {
+				t.Fatalf("get(%v).strs = %q", tt.flags, a.strs)
 			}
-			for i := range s {
-				if s[i] != string(tt.flags[i]) {
-					t.Errorf("strings(%v) = %q", tt.flags, s)
+			for i := range a.strs {
+				if a.strs[i] != string(tt.flags[i]) {
+					t.Errorf("get(%v).strs = %q", tt.flags, a.strs)
 				}
+			}
+			// The state's form finds the same set.
+			if c := fs.ofStrings(slices.Clone(a.strs)); c != a {
+				t.Errorf("ofStrings(%q) gave another set than get(%v)", a.strs, tt.flags)
 			}
 		})
 	}
-	// Sets that differ only by where a flag ends must not share a key.
-	if got := fs.flags([]imap.Flag{"ab", "c"}); !slices.Equal(got, []imap.Flag{"ab", "c"}) {
-		t.Errorf("flags([ab c]) = %v", got)
+	// A set first met in the state's form is made.
+	if got := fs.ofStrings([]string{"$New", `\Flagged`}); !slices.Equal(got.flags, []imap.Flag{"$New", imap.FlagFlagged}) {
+		t.Errorf("ofStrings([$New \\Flagged]).flags = %v", got.flags)
 	}
-	if got := fs.flags([]imap.Flag{"a", "bc"}); !slices.Equal(got, []imap.Flag{"a", "bc"}) {
-		t.Errorf("flags([a bc]) = %v", got)
+	// Sets that differ only by where a flag ends must not share a key.
+	if got := fs.get([]imap.Flag{"ab", "c"}); !slices.Equal(got.flags, []imap.Flag{"ab", "c"}) {
+		t.Errorf("get([ab c]).flags = %v", got.flags)
+	}
+	if got := fs.get([]imap.Flag{"a", "bc"}); !slices.Equal(got.flags, []imap.Flag{"a", "bc"}) {
+		t.Errorf("get([a bc]).flags = %v", got.flags)
 	}
 	// addFlag must not write into the shared slice.
-	shared := fs.flags([]imap.Flag{imap.FlagSeen})
+	shared := fs.get([]imap.Flag{imap.FlagSeen}).flags
 	_ = addFlag(shared, "$Label1")
-	if again := fs.flags([]imap.Flag{imap.FlagSeen}); !slices.Equal(again, []imap.Flag{imap.FlagSeen}) {
+	if again := fs.get([]imap.Flag{imap.FlagSeen}).flags; !slices.Equal(again, []imap.Flag{imap.FlagSeen}) {
 		t.Errorf("after addFlag, the shared set is %v", again)
 	}
 }

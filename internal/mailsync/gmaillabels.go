@@ -191,7 +191,7 @@ func (s *run) gmailLabels(src, dst *imapconn.Conn, folders []*folderRun) error {
 					lost[kw] = true
 					continue
 				}
-				m.flags = addFlag(m.flags, kw)
+				m.set = fr.flagSets.get(addFlag(m.flags(), kw))
 			}
 			kept = append(kept, m)
 		}

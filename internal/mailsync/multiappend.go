@@ -57,7 +57,7 @@ func (s *run) appendToGroup(ctx context.Context, l *lane, fr *folderRun, m *srcM
 	g := l.group
 	h := fingerprint.New()
 	flags, receipt, disarmed := l.appendFlags(m)
-	err := g.cmd.Message(flags, m.date, size)
+	err := g.cmd.Message(flags, m.date.time(), size)
 	if err == nil {
 		var n int64
 		n, err = io.CopyBuffer(g.cmd, io.TeeReader(lit, h), l.buf)

@@ -211,13 +211,39 @@ func planFolders(ctx context.Context, src, dst *imapconn.Conn, opts Options, log
 	return plan, srcTree, dstTree, nil
 }
 
-// srcMsg is what the scan learnt of one source message.
+// srcMsg is what the scan learnt of one source message: 48 bytes, since
+// a full pass holds one per message of the mailbox (the item cap ranks
+// them all by date).
 type srcMsg struct {
-	uid   imap.UID
-	size  int64
-	date  time.Time
-	flags []imap.Flag // cleaned: see cleanFlags
-	fr    *folderRun
+	uid  imap.UID
+	date stamp
+	size int64
+	set  *flagSet // its flags, cleaned (see cleanFlags), shared by the folder's messages alike
+	fr   *folderRun
+}
+
+// flags returns m's flags, shared: never to be changed in place.
+func (m *srcMsg) flags() []imap.Flag { return m.set.flags }
+
+// stamp is an internal date in 12 bytes rather than time.Time's 24: the
+// seconds since 1970 and the offset from UTC, all an IMAP date holds.
+type stamp struct {
+	zone int32 // seconds east of UTC
+	unix int64
+}
+
+func stampOf(t time.Time) stamp {
+	_, off := t.Zone()
+	return stamp{zone: int32(off), unix: t.Unix()}
+}
+
+// time returns the date in its own zone; the zero stamp's is UTC.
+func (d stamp) time() time.Time {
+	t := time.Unix(d.unix, 0)
+	if d.zone == 0 {
+		return t.UTC()
+	}
+	return t.In(time.FixedZone("", int(d.zone)))
 }
 
 // folderRun is one source folder during a run.
@@ -264,7 +290,7 @@ type folderRun struct {
 	// reconciliation never sees a copy that is stored but not yet recorded.
 	appendMu sync.RWMutex
 	mu       sync.Mutex // guards mapped, rep counters and done
-	mapped   map[imap.UID]store.Message
+	mapped   copies
 	// flagSets shares the flag slices of msgs and mapped between the
 	// messages that have the same flags.
 	flagSets flagSets
@@ -281,7 +307,7 @@ func newFolderRun(m folder.Mapping, rep *FolderReport) *folderRun {
 			rep.Destination = ""
 		}
 	}
-	return &folderRun{m: m, rep: rep, mapped: map[imap.UID]store.Message{}}
+	return &folderRun{m: m, rep: rep, mapped: newCopies()}
 }
 
 // active reports whether the folder takes part in the copy.
@@ -437,7 +463,7 @@ func (s *run) endScan(ctx context.Context, src *imapconn.Conn, sc *scanning, ahe
 	}
 	for _, r := range recorded {
 		uid := imap.UID(r.SourceUID)
-		fr.mapped[uid] = r
+		fr.mapped.put(r, fr.flagSets.ofStrings(r.Flags))
 		if !present[uid] {
 			fr.rep.DeletedAtSource++
 		}
@@ -449,7 +475,7 @@ func (s *run) endScan(ctx context.Context, src *imapconn.Conn, sc *scanning, ahe
 // record: candidates to copy.
 func (fr *folderRun) uncopied() bool {
 	for _, m := range fr.msgs {
-		if _, ok := fr.mapped[m.uid]; !ok {
+		if !fr.mapped.has(m.uid) {
 			return true
 		}
 	}
@@ -523,7 +549,7 @@ func fetchAll(src *imapconn.Conn, fr *folderRun) error {
 func (fr *folderRun) addMsg(buf *imapclient.FetchMessageBuffer) {
 	flags, dropped := cleanFlags(buf.Flags)
 	fr.dropped += dropped
-	fr.msgs = append(fr.msgs, &srcMsg{uid: buf.UID, size: buf.RFC822Size, date: buf.InternalDate, flags: fr.flagSets.flags(flags), fr: fr})
+	fr.msgs = append(fr.msgs, &srcMsg{uid: buf.UID, size: buf.RFC822Size, date: stampOf(buf.InternalDate), set: fr.flagSets.get(flags), fr: fr})
 }
 
 // changes reads a folder that a complete pass left at HIGHESTMODSEQ and
@@ -642,7 +668,7 @@ func (c *changes) read(fr *folderRun, recorded []store.Message) (late imap.UIDSe
 			flags = imapFlags(r.Flags)
 		}
 		fr.dropped += dropped
-		fr.msgs = append(fr.msgs, &srcMsg{uid: uid, flags: fr.flagSets.flags(flags), fr: fr})
+		fr.msgs = append(fr.msgs, &srcMsg{uid: uid, set: fr.flagSets.get(flags), fr: fr})
 	}
 	return late, nil
 }
@@ -736,7 +762,7 @@ func (s *run) choose(folders []*folderRun) {
 	sortNewestFirst(all)
 	for rank, m := range all {
 		fr := m.fr
-		if _, ok := fr.mapped[m.uid]; ok {
+		if fr.mapped.has(m.uid) {
 			fr.rep.Present++
 			continue
 		}
@@ -748,7 +774,7 @@ func (s *run) choose(folders []*folderRun) {
 			fr.toCopy = append(fr.toCopy, m)
 		case ReasonTooLarge:
 			fr.rep.Skipped[reason]++
-			s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date, Reason: reason, Detail: detail})
+			s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date.time(), Reason: reason, Detail: detail})
 		default:
 			fr.rep.Skipped[reason]++
 		}
@@ -759,7 +785,7 @@ func (s *run) choose(folders []*folderRun) {
 // first; equal dates keep their folder and UID order. It is the order in
 // which the item cap counts.
 func sortNewestFirst(all []*srcMsg) {
-	sort.SliceStable(all, func(i, j int) bool { return all[i].date.After(all[j].date) })
+	sort.SliceStable(all, func(i, j int) bool { return all[i].date.unix > all[j].date.unix })
 }
 
 // policySkip says why the options leave m out, m being the mailbox's
@@ -768,7 +794,7 @@ func sortNewestFirst(all []*srcMsg) {
 // verification calls missing is what the policy means to copy.
 func (o *Options) policySkip(m *srcMsg, rank int) (reason, detail string) {
 	switch {
-	case !o.ReceivedAfter.IsZero() && m.date.Before(o.ReceivedAfter):
+	case !o.ReceivedAfter.IsZero() && time.Unix(m.date.unix, 0).Before(o.ReceivedAfter):
 		return ReasonReceivedBefore, ""
 	case o.MaxItems > 0 && rank >= o.MaxItems:
 		return ReasonOverMaxItems, ""

@@ -357,12 +357,12 @@ func (vr *verifier) report(fc *folderCheck, dst []*vmsg, keep func(imap.Flag) bo
 	var dateDiffs []DateDiff
 	notStored := map[string]bool{}
 	at := func(m *vmsg) Difference {
-		return Difference{Folder: fc.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date, Detail: m.note}
+		return Difference{Folder: fc.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date.time(), Detail: m.note}
 	}
 	for _, m := range fc.msgs {
 		if d := m.twin; d != nil {
 			fc.rep.Matched++
-			srcFlags, dstFlags := storedFlags(m.flags, keep, notStored), storedFlags(d.flags, keep, nil)
+			srcFlags, dstFlags := storedFlags(m.flags(), keep, notStored), storedFlags(d.flags(), keep, nil)
 			if vr.opts.DisarmReadReceipts {
 				dstFlags = withoutAdded(dstFlags, srcFlags, string(imap.FlagMDNSent))
 			}
@@ -370,9 +370,9 @@ func (vr *verifier) report(fc *folderCheck, dst []*vmsg, keep func(imap.Flag) bo
 				fc.rep.FlagsDiffer++
 				flagDiffs = append(flagDiffs, FlagsDiff{Difference: at(m), DestUID: uint32(d.uid), SourceFlags: srcFlags, DestFlags: dstFlags})
 			}
-			if m.date.Unix() != d.date.Unix() {
+			if m.date.unix != d.date.unix {
 				fc.rep.DatesDiffer++
-				dateDiffs = append(dateDiffs, DateDiff{Difference: at(m), DestUID: uint32(d.uid), DestDate: d.date})
+				dateDiffs = append(dateDiffs, DateDiff{Difference: at(m), DestUID: uint32(d.uid), DestDate: d.date.time()})
 			}
 			continue
 		}
@@ -485,6 +485,7 @@ func listMessages(c *imapconn.Conn, n uint32) ([]*vmsg, listNotes, error) {
 		return nil, notes, nil
 	}
 	var msgs []*vmsg
+	var sets flagSets
 	cmd := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{
 		UID: true, Flags: true, InternalDate: true, RFC822Size: true,
 		BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader, Peek: true}},
@@ -496,7 +497,7 @@ func listMessages(c *imapconn.Conn, n uint32) ([]*vmsg, listNotes, error) {
 		}
 		flags, dropped := cleanFlags(buf.Flags)
 		notes.badKeywords += dropped
-		m := &vmsg{srcMsg: &srcMsg{uid: buf.UID, size: buf.RFC822Size, date: buf.InternalDate, flags: flags}}
+		m := &vmsg{srcMsg: &srcMsg{uid: buf.UID, size: buf.RFC822Size, date: stampOf(buf.InternalDate), set: sets.get(flags)}}
 		if len(buf.BodySection) > 0 {
 			h := fingerprint.New()
 			h.Write(buf.BodySection[0].Bytes)
@@ -772,7 +773,7 @@ func (mt matcher) pairByContent(s, d []*vmsg) {
 // sameAttrs reports whether a and b have the same INTERNALDATE (to the
 // second, as IMAP gives it) and the same flags the destination keeps.
 func (mt matcher) sameAttrs(a, b *vmsg) bool {
-	return a.date.Unix() == b.date.Unix() && sameFlags(storedFlags(a.flags, mt.keep, nil), storedFlags(b.flags, mt.keep, nil))
+	return a.date.unix == b.date.unix && sameFlags(storedFlags(a.flags(), mt.keep, nil), storedFlags(b.flags(), mt.keep, nil))
 }
 
 func link(a, b *vmsg) { a.twin, b.twin = b, a }

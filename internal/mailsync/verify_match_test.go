@@ -39,7 +39,7 @@ func TestPairByFingerprint(t *testing.T) {
 	t.Parallel()
 	day := func(n int) time.Time { return time.Date(2024, 1, n, 0, 0, 0, 0, time.UTC) }
 	m := func(uid imap.UID, fp, header string, date time.Time, flags ...imap.Flag) *vmsg {
-		return &vmsg{srcMsg: &srcMsg{uid: uid, date: date, flags: flags}, fp: fp, header: header}
+		return &vmsg{srcMsg: &srcMsg{uid: uid, date: stampOf(date), set: &flagSet{flags: flags}}, fp: fp, header: header}
 	}
 	tests := []struct {
 		name     string
@@ -88,7 +88,7 @@ func TestPairByContent(t *testing.T) {
 	t.Parallel()
 	date := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	m := func(uid imap.UID, size int64, content, reason string) *vmsg {
-		return &vmsg{srcMsg: &srcMsg{uid: uid, size: size, date: date}, content: content, reason: reason}
+		return &vmsg{srcMsg: &srcMsg{uid: uid, size: size, date: stampOf(date), set: &flagSet{}}, content: content, reason: reason}
 	}
 	mt := matcher{keep: func(imap.Flag) bool { return true }}
 

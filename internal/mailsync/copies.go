@@ -1,0 +1,73 @@
+package mailsync
+
+import (
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/imapmigrate/imapmigrate/internal/store"
+)
+
+// copies is what a pass knows of a folder's copies at the destination, by
+// source UID: the destination UID and the flags the state records (see
+// store.Message), in a third of store.Message's room. A full pass holds one
+// per message copied, so for a large mailbox this is, with the scan's
+// record of each message, most of its memory. The flags point to the
+// folder's shared sets (flagSets); a fingerprint is kept only for a copy
+// without a destination UID (no UIDPLUS), the one a reconciliation has to
+// recognise by content.
+type copies struct {
+	recs map[imap.UID]copyRec
+	fps  map[imap.UID]string
+}
+
+type copyRec struct {
+	dest imap.UID
+	set  *flagSet
+}
+
+func newCopies() copies {
+	return copies{recs: map[imap.UID]copyRec{}, fps: map[imap.UID]string{}}
+}
+
+// put records r, whose flags are set.
+func (c copies) put(r store.Message, set *flagSet) {
+	uid := imap.UID(r.SourceUID)
+	c.recs[uid] = copyRec{dest: imap.UID(r.DestUID), set: set}
+	if r.DestUID == 0 {
+		c.fps[uid] = r.Fingerprint
+	} else {
+		delete(c.fps, uid)
+	}
+}
+
+// get returns the record of the source message uid. Its Flags are shared
+// and must not be changed in place.
+func (c copies) get(uid imap.UID) (store.Message, bool) {
+	r, ok := c.recs[uid]
+	if !ok {
+		return store.Message{}, false
+	}
+	return c.message(uid, r), true
+}
+
+func (c copies) message(uid imap.UID, r copyRec) store.Message {
+	return store.Message{SourceUID: uint32(uid), DestUID: uint32(r.dest), Flags: r.set.strs, Fingerprint: c.fps[uid]}
+}
+
+func (c copies) has(uid imap.UID) bool {
+	_, ok := c.recs[uid]
+	return ok
+}
+
+func (c copies) len() int { return len(c.recs) }
+
+// each calls fn with every record, in no order.
+func (c copies) each(fn func(store.Message)) {
+	for uid, r := range c.recs {
+		fn(c.message(uid, r))
+	}
+}
+
+func (c copies) reset() {
+	clear(c.recs)
+	clear(c.fps)
+}
