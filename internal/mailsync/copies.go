@@ -60,6 +60,15 @@ func (c copies) has(uid imap.UID) bool {
 
 func (c copies) len() int { return len(c.recs) }
 
+// reserve makes room for n records in an empty c at once, rather than
+// in the doublings of a growing map: up to half the room for a full
+// pass.
+func (c *copies) reserve(n int) {
+	if len(c.recs) == 0 && n > 0 {
+		c.recs = make(map[imap.UID]copyRec, n)
+	}
+}
+
 // each calls fn with every record, in no order.
 func (c copies) each(fn func(store.Message)) {
 	for uid, r := range c.recs {

@@ -412,6 +412,7 @@ func (s *run) endScan(ctx context.Context, src *imapconn.Conn, sc *scanning, ahe
 		}
 		sc.loaded = true
 	}
+	fr.msgs = slices.Grow(fr.msgs, int(sel.NumMessages))
 	switch {
 	case sel.NumMessages == 0:
 		sc.early.drop()
@@ -461,6 +462,7 @@ func (s *run) endScan(ctx context.Context, src *imapconn.Conn, sc *scanning, ahe
 	for _, m := range fr.msgs {
 		present[m.uid] = true
 	}
+	fr.mapped.reserve(len(recorded))
 	for _, r := range recorded {
 		uid := imap.UID(r.SourceUID)
 		fr.mapped.put(r, fr.flagSets.ofStrings(r.Flags))
@@ -778,6 +780,9 @@ func (s *run) choose(folders []*folderRun) {
 		default:
 			fr.rep.Skipped[reason]++
 		}
+	}
+	for _, fr := range folders {
+		fr.mapped.reserve(len(fr.toCopy))
 	}
 }
 
