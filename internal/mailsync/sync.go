@@ -210,14 +210,14 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 	src, err := s.dial(ctx, opts.Source)
 	<-dialed
 	defer func() {
-		if src != nil {
-			src.Close()
+		// Each LOGOUT waits for its answer: both at once.
+		var wg sync.WaitGroup
+		for _, c := range []*imapconn.Conn{src, dst} {
+			if c != nil {
+				wg.Go(func() { c.Close() })
+			}
 		}
-	}()
-	defer func() {
-		if dst != nil {
-			dst.Close()
-		}
+		wg.Wait()
 	}()
 	if err != nil {
 		return nil, err
