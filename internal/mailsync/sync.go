@@ -23,10 +23,12 @@
 package mailsync
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -379,6 +381,11 @@ func (s *run) scanAll(ctx context.Context, src, dst *imapconn.Conn, plan []folde
 		fr.listStatus = srcTree.status[m.Source]
 		todo = append(todo, fr)
 	}
+	// Smaller folders first: the destination's work on a folder (its
+	// SELECT and flag STOREs) waits for that folder's scan, so the first
+	// folders to finish should be the quick ones; the largest, last,
+	// leave the destination the least to do after the scan ends.
+	slices.SortStableFunc(todo, func(a, b *folderRun) int { return cmp.Compare(listedMessages(a), listedMessages(b)) })
 	failed := func(fr *folderRun, err error) error {
 		err = fmt.Errorf("scan source folder %q: %w", fr.m.Display, err)
 		if err := s.fatal(ctx, err, src, dst); err != nil {
@@ -430,6 +437,15 @@ func (s *run) scanAll(ctx context.Context, src, dst *imapconn.Conn, plan []folde
 		return err
 	}
 	return finish(rescan, true)
+}
+
+// listedMessages is how many messages the LIST said fr holds (0 if it
+// did not say).
+func listedMessages(fr *folderRun) uint32 {
+	if fr.listStatus == nil || fr.listStatus.NumMessages == nil {
+		return 0
+	}
+	return *fr.listStatus.NumMessages
 }
 
 // folderState returns the state of the source folder name as the pass
