@@ -33,3 +33,43 @@ func TestMoreLanes(t *testing.T) {
 		}
 	}
 }
+
+// TestUnitQueueTake: a lane that takes its next unit ahead (fetchAhead)
+// gets one of its own folder first when that is among the next few, never
+// one of a folder another lane copies, and nothing rather than waiting.
+func TestUnitQueueTake(t *testing.T) {
+	a, b, c := &folderRun{}, &folderRun{}, &folderRun{}
+	name := map[*folderRun]string{a: "a", b: "b", c: "c"}
+	for _, tc := range []struct {
+		name  string
+		units []*folderRun // the queue, in order
+		busy  []*folderRun // folders being copied: mine (a) and others'
+		want  string       // the folder of the unit taken, "" for none
+		left  int
+	}{
+		{"next in order", []*folderRun{b, c}, []*folderRun{a}, "b", 1},
+		{"mine first, when near", []*folderRun{b, c, a}, []*folderRun{a}, "a", 2},
+		{"skips a folder another lane copies", []*folderRun{b, c}, []*folderRun{a, b}, "c", 1},
+		{"every folder busy elsewhere", []*folderRun{b, b}, []*folderRun{a, b}, "", 2},
+		{"empty", nil, []*folderRun{a}, "", 0},
+	} {
+		q := &unitQueue{busy: map[*folderRun]bool{}}
+		for _, fr := range tc.units {
+			q.units = append(q.units, unit{fr: fr})
+		}
+		for _, fr := range tc.busy {
+			q.busy[fr] = true
+		}
+		u, ok := q.take(a)
+		got := ""
+		if ok {
+			got = name[u.fr]
+			if !q.busy[u.fr] {
+				t.Errorf("%s: folder %s taken but not marked busy", tc.name, got)
+			}
+		}
+		if got != tc.want || q.left() != tc.left {
+			t.Errorf("%s: take = %q, %d left; want %q, %d left", tc.name, got, q.left(), tc.want, tc.left)
+		}
+	}
+}

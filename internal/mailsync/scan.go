@@ -237,7 +237,9 @@ func stampOf(t time.Time) stamp {
 	return stamp{zone: int32(off), unix: t.Unix()}
 }
 
-// time returns the date in its own zone; the zero stamp's is UTC.
+// time returns the date in its own zone. The zero stamp, the date of a
+// message whose date the pass did not read (a recorded one, in an
+// incremental pass), is 1970 in UTC.
 func (d stamp) time() time.Time {
 	t := time.Unix(d.unix, 0)
 	if d.zone == 0 {

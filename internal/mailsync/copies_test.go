@@ -1,0 +1,82 @@
+package mailsync
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/imapmigrate/imapmigrate/internal/store"
+)
+
+// TestCopies: what a pass records of a copy comes back as the state holds
+// it; a fingerprint is kept only for a copy without a destination UID, and
+// dropped once the copy has one.
+func TestCopies(t *testing.T) {
+	var sets flagSets
+	seen := sets.ofStrings([]string{`\Seen`})
+	c := newCopies()
+	c.reserve(3)
+	c.put(store.Message{SourceUID: 1, DestUID: 11, Flags: seen.strs, Fingerprint: "fp1"}, seen)
+	c.put(store.Message{SourceUID: 2, DestUID: 0, Flags: nil, Fingerprint: "fp2"}, sets.get(nil))
+	for _, tc := range []struct {
+		uid  imap.UID
+		want store.Message
+		ok   bool
+	}{
+		{1, store.Message{SourceUID: 1, DestUID: 11, Flags: []string{`\Seen`}}, true},
+		{2, store.Message{SourceUID: 2, Fingerprint: "fp2"}, true},
+		{3, store.Message{}, false},
+	} {
+		got, ok := c.get(tc.uid)
+		if ok != tc.ok || got.SourceUID != tc.want.SourceUID || got.DestUID != tc.want.DestUID ||
+			!slices.Equal(got.Flags, tc.want.Flags) || got.Fingerprint != tc.want.Fingerprint {
+			t.Errorf("get(%d) = %+v, %v; want %+v, %v", tc.uid, got, ok, tc.want, tc.ok)
+		}
+		if c.has(tc.uid) != tc.ok {
+			t.Errorf("has(%d) = %v; want %v", tc.uid, !tc.ok, tc.ok)
+		}
+	}
+	// The copy without a UID gets one (a reconciliation found it).
+	c.put(store.Message{SourceUID: 2, DestUID: 12, Flags: seen.strs, Fingerprint: "fp2"}, seen)
+	if got, _ := c.get(2); got.DestUID != 12 || got.Fingerprint != "" || len(c.fps) != 0 {
+		t.Errorf("after the UID came: %+v, %d fingerprints kept; want UID 12 and none", got, len(c.fps))
+	}
+	n := 0
+	c.each(func(store.Message) { n++ })
+	if n != 2 || c.len() != 2 {
+		t.Errorf("each saw %d, len %d; want 2", n, c.len())
+	}
+	c.reset()
+	if c.len() != 0 || c.has(1) {
+		t.Errorf("after reset: len %d, has(1) %v; want empty", c.len(), c.has(1))
+	}
+}
+
+// TestStamp: an internal date kept as a stamp gives back the same instant
+// and UTC offset, which is what the APPEND of the copy states.
+func TestStamp(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   time.Time
+	}{
+		{"UTC", time.Date(2024, 3, 1, 12, 30, 5, 0, time.UTC)},
+		{"east", time.Date(2024, 3, 1, 12, 30, 5, 0, time.FixedZone("", 5*3600+30*60))},
+		{"west", time.Date(1999, 12, 31, 23, 59, 59, 0, time.FixedZone("", -8*3600))},
+		{"before 1970", time.Date(1969, 7, 20, 20, 17, 0, 0, time.FixedZone("", 3600))},
+	} {
+		got := stampOf(tc.in).time()
+		_, wantOff := tc.in.Zone()
+		_, gotOff := got.Zone()
+		if !got.Equal(tc.in) || gotOff != wantOff {
+			t.Errorf("%s: stampOf(%v).time() = %v; want the same instant and offset", tc.name, tc.in, got)
+		}
+		if f, want := got.Format("02-Jan-2006 15:04:05 -0700"), tc.in.Format("02-Jan-2006 15:04:05 -0700"); f != want {
+			t.Errorf("%s: as IMAP writes it %q; want %q", tc.name, f, want)
+		}
+	}
+	if z := (stamp{}).time(); z.Unix() != 0 || z.Location() != time.UTC {
+		t.Errorf("zero stamp = %v; want 1970-01-01 UTC", z)
+	}
+}
