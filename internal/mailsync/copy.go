@@ -179,7 +179,7 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 				q.done(u.fr)
 			}
 			if err != nil {
-				l.dropAhead()
+				l.abandonAhead()
 				cancel(err)
 				return
 			}
@@ -759,11 +759,21 @@ func (l *lane) next(ctx context.Context, last *folderRun) (unit, *fetching, bool
 		return u, nil, ok
 	}
 	if ctx.Err() != nil {
-		l.dropAhead()
+		l.abandonAhead()
 		return unit{}, nil, false
 	}
 	l.ahead = nil
 	return a.u, a.f, true
+}
+
+// abandonAhead forgets the unit taken ahead when the lane stops. Rather
+// than read the bodies asked for (up to a unit's 16 MiB), it drops the
+// source connection, which the lane will not use again.
+func (l *lane) abandonAhead() {
+	if a := l.ahead; a != nil && a.f != nil && a.f.src == l.src {
+		drop(&l.src)
+	}
+	l.ahead = nil
 }
 
 // examined waits for the EXAMINE of fr's source folder on l, sent at
