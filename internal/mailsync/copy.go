@@ -706,8 +706,9 @@ func (s *run) startFetch(l *lane, fr *folderRun, msgs []*srcMsg) (*fetching, err
 // and sends its source commands (see startFetch) while the destination
 // stores fr's messages: the source server reads the next unit's bodies
 // meanwhile, instead of the two servers taking turns. On loopback this
-// takes a fifth off the copy of an incremental pass, where units are
-// small and many.
+// took a seventh off the copy of an incremental pass, where units are
+// small and many (17 ms against 20 for one medium mailbox's 10 units);
+// over a slow link it saves a round trip per unit.
 //
 // Not with Options.DisarmReadReceipts, whose header FETCH is read before
 // its bodies are asked for, nor while single APPENDs retry a refused
