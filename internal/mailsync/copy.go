@@ -137,6 +137,14 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 	sortNewestFirst(all)
 	all = s.deferOverBudget(all, folders)
 	units := makeUnits(all)
+	// From here on only the units hold the messages to copy, and each
+	// unit lets its messages go once copied: for a large mailbox they are
+	// most of the pass's memory.
+	for _, fr := range folders {
+		fr.planned, fr.toCopy = len(fr.toCopy), nil
+	}
+	n := len(all)
+	all = nil
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -164,7 +172,7 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 	// Extra lanes cost a login on each side: worth it for a full pass, not
 	// for the few messages of an incremental one, unless the link is slow
 	// (see moreLanes).
-	lanes := min(s.opts.Connections, len(units), 1+len(all)/lanePerMessages)
+	lanes := min(s.opts.Connections, len(units), 1+n/lanePerMessages)
 	var work func(l *lane)
 	work = func(l *lane) {
 		l.queue = q
@@ -204,7 +212,7 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 		n := 0
 		for _, fr := range folders {
 			fr.mu.Lock()
-			left := len(fr.toCopy) - fr.done
+			left := fr.planned - fr.done
 			if left > 0 {
 				fr.rep.Failed += left
 				n += left
@@ -340,7 +348,7 @@ func (q *unitQueue) pick(last, mine *folderRun) int {
 
 func (q *unitQueue) remove(i int) unit {
 	u := q.units[i]
-	q.units = append(q.units[:i], q.units[i+1:]...)
+	q.units = slices.Delete(q.units, i, i+1)
 	q.busy[u.fr] = true
 	return u
 }
@@ -1054,7 +1062,7 @@ func errText(ie *imap.Error) string {
 func (s *run) progress(fr *folderRun, m *srcMsg, size int64) {
 	fr.mu.Lock()
 	fr.done++
-	p := Progress{Folder: fr.m.Display, Total: len(fr.toCopy), Done: fr.done, Bytes: fr.rep.Bytes, TotalBytes: fr.rep.ToCopyBytes}
+	p := Progress{Folder: fr.m.Display, Total: fr.planned, Done: fr.done, Bytes: fr.rep.Bytes, TotalBytes: fr.rep.ToCopyBytes}
 	fr.mu.Unlock()
 	if s.opts.Progress != nil {
 		s.opts.Progress(p)

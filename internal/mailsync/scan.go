@@ -257,6 +257,7 @@ type folderRun struct {
 	msgs        []*srcMsg // ascending UID
 	st          *store.Folder
 	toCopy      []*srcMsg
+	planned     int  // len(toCopy) when the copy began (see copyAll)
 	dropped     int  // invalid keywords left out
 	reset       bool // the recorded messages are void (a UIDVALIDITY changed)
 	destMissing bool // dry run: the destination folder does not exist yet

@@ -312,6 +312,13 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 
+	// The scan's list of each folder's messages is not read again: let go
+	// of those not to be copied. The others go with the units that copy
+	// them (see copyAll).
+	for _, fr := range folders {
+		fr.msgs = nil
+	}
+
 	// 7. Copy, newest to oldest across the mailbox, over several connections.
 	if !opts.DryRun {
 		first := &lane{src: src, dst: dst}
