@@ -104,10 +104,8 @@ func (e lostConn) Unwrap() error { return e.err }
 // lostOr returns err marked as a lost connection when it came with the
 // loss of one of conns, else err.
 func lostOr(err error, conns ...*imapconn.Conn) error {
-	for _, c := range conns {
-		if c != nil && isConnLost(c, err) {
-			return lostConn{err}
-		}
+	if isConnLost(err, conns...) {
+		return lostConn{err}
 	}
 	return err
 }

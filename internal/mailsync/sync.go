@@ -574,27 +574,40 @@ func (s *run) fatal(ctx context.Context, err error, src, dst *imapconn.Conn) err
 		return ctx.Err()
 	case isStateErr(err):
 		return err
-	case isConnLost(src, err), isConnLost(dst, err):
+	case isConnLost(err, src, dst):
 		// Sync starts the pass over once the server answers again.
 		return lostConn{err}
 	}
 	return nil
 }
 
-// isConnLost reports whether err came with the loss of c's connection (as
-// opposed to a NO or BAD for one command).
-func isConnLost(c *imapconn.Conn, err error) bool {
+// isConnLost reports whether err came with the loss of one of conns (nil
+// ones aside), as opposed to a NO or BAD for one command. go-imap fails
+// the pending commands before it marks the connection closed, so a
+// command's error can come first: it waits a moment for the mark.
+func isConnLost(err error, conns ...*imapconn.Conn) bool {
 	var imapErr *imap.Error
 	if errors.As(err, &imapErr) {
 		return false
 	}
-	select {
-	case <-c.Closed():
-		return true
-	default:
-		return false
+	for deadline := time.Now().Add(closedWait); ; time.Sleep(closedWait / 50) {
+		for _, c := range conns {
+			if c != nil && closed(c) {
+				return true
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
 	}
 }
+
+// closedWait is how long isConnLost waits for a connection that failed a
+// command to be marked closed: go-imap does it right after, on the same
+// goroutine, unless the machine is very busy. An error that is neither a
+// server's answer nor a lost connection (rare: a UIDVALIDITY that changed
+// under the pass) waits it out.
+const closedWait = 500 * time.Millisecond
 
 func (s *run) addSkipped(it Item) {
 	s.mu.Lock()

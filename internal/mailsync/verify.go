@@ -199,7 +199,7 @@ func (vr *verifier) fatal(err error) error {
 	switch {
 	case vr.ctx.Err() != nil:
 		return vr.ctx.Err()
-	case isConnLost(vr.src, err), isConnLost(vr.dst, err):
+	case isConnLost(err, vr.src, vr.dst):
 		return err
 	}
 	return nil
