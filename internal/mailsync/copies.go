@@ -61,8 +61,10 @@ func (c copies) has(uid imap.UID) bool {
 func (c copies) len() int { return len(c.recs) }
 
 // reserve makes room for n records in an empty c at once, rather than
-// in the doublings of a growing map: up to half the room for a full
-// pass.
+// in the doublings of a growing map: for the records the state holds.
+// Not for the copies a pass is about to make: the map grows with them
+// while the copy lets their messages go, which keeps the pass's peak
+// lower (39 MB of RSS for 50,000 messages, against 42 sized at once).
 func (c *copies) reserve(n int) {
 	if len(c.recs) == 0 && n > 0 {
 		c.recs = make(map[imap.UID]copyRec, n)

@@ -784,9 +784,6 @@ func (s *run) choose(folders []*folderRun) {
 			fr.rep.Skipped[reason]++
 		}
 	}
-	for _, fr := range folders {
-		fr.mapped.reserve(len(fr.toCopy))
-	}
 }
 
 // sortNewestFirst orders the mailbox's messages by INTERNALDATE, newest
