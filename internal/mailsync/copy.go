@@ -192,7 +192,7 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 				return
 			}
 			if l == first && last == nil {
-				for range s.moreLanes(l.examineTime, q.left(), lanes) {
+				for range s.moreLanes(l.roundTrip(), q.left(), lanes) {
 					addLane(work)
 				}
 			}
@@ -242,6 +242,25 @@ func (s *run) moreLanes(rtt time.Duration, left, lanes int) int {
 		return 0
 	}
 	return max(0, min(s.opts.Connections-lanes, left))
+}
+
+// roundTrip is the lane's measure of the link's round trip, for
+// moreLanes: the first unit's EXAMINE, unless a NOOP on the destination
+// (idle between units) comes back sooner. A server busy for a moment can
+// take a couple of milliseconds over an EXAMINE on loopback, which the
+// EXAMINE alone would take for a slow link, and extra lanes' logins would
+// then cost more than they save. The NOOP is sent only when the EXAMINE
+// was slow enough to matter, a round trip that is then paid once.
+func (l *lane) roundTrip() time.Duration {
+	rtt := l.examineTime
+	if rtt < time.Millisecond || l.dst == nil {
+		return rtt
+	}
+	sent := time.Now()
+	if err := l.dst.Noop().Wait(); err != nil {
+		return 0 // no lanes added on a connection in trouble
+	}
+	return min(rtt, time.Since(sent))
 }
 
 // deferOverBudget cuts the newest-first list all where Options.MaxBytes
