@@ -76,8 +76,12 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	// read: SQLite does not wait to upgrade a read transaction. Past
 	// busy_timeout a statement fails with SQLITE_BUSY (see FaultOf): the
 	// service stops that pass, copying nothing it cannot record, and
-	// resumes it later.
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(1)&_txlock=immediate"
+	// resumes it later. cache_size caps SQLite's page cache at 512 KiB
+	// rather than its default 2 MB: the cache fills with the pages of the
+	// records a pass writes, so with the default a 50,000-message mailbox
+	// took 4 MB more memory than a 2,000-message one, for no speed: the
+	// pages the writes miss come from the kernel's page cache.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(1)&_pragma=cache_size(-512)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
