@@ -125,7 +125,13 @@ func (e errRetry) Unwrap() error { return e.err }
 // (possibly replaced) in first.
 func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) error {
 	s.rep.MaxBytes, s.rep.DisarmReadReceipts = s.opts.MaxBytes, s.opts.DisarmReadReceipts
-	var all []*srcMsg
+	n := 0
+	for _, fr := range folders {
+		if fr.active() {
+			n += len(fr.toCopy)
+		}
+	}
+	all := make([]*srcMsg, 0, n)
 	for _, fr := range folders {
 		if fr.active() {
 			all = append(all, fr.toCopy...)
@@ -143,7 +149,7 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 	for _, fr := range folders {
 		fr.planned, fr.toCopy = len(fr.toCopy), nil
 	}
-	n := len(all)
+	n = len(all)
 	all = nil
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -396,6 +402,9 @@ func (q *unitQueue) wake() {
 }
 
 // makeUnits cuts the newest-first list into units of one folder each.
+// Each unit's list is allocated at its length: the units hold every
+// message to copy until it is copied, and lists grown by append would
+// hold a third more room than messages (1 MB more at 50,000 messages).
 func makeUnits(all []*srcMsg) []unit {
 	var units []unit
 	for w := 0; w < len(all); w += windowSize {
@@ -409,18 +418,16 @@ func makeUnits(all []*srcMsg) []unit {
 			byFolder[m.fr] = append(byFolder[m.fr], m)
 		}
 		for _, fr := range order {
-			var cur unit
-			var size int64
-			for _, m := range byFolder[fr] {
-				if len(cur.msgs) > 0 && (len(cur.msgs) >= unitMessages || size+m.size > unitBytes) {
-					units = append(units, cur)
-					cur, size = unit{}, 0
+			msgs := byFolder[fr]
+			start, size := 0, int64(0)
+			for i, m := range msgs {
+				if i > start && (i-start >= unitMessages || size+m.size > unitBytes) {
+					units = append(units, unit{fr: fr, msgs: slices.Clone(msgs[start:i])})
+					start, size = i, 0
 				}
-				cur.fr = fr
-				cur.msgs = append(cur.msgs, m)
 				size += m.size
 			}
-			units = append(units, cur)
+			units = append(units, unit{fr: fr, msgs: slices.Clone(msgs[start:])})
 		}
 	}
 	return units

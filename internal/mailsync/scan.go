@@ -758,7 +758,13 @@ func isAtom(s string) bool {
 
 // choose decides, newest first across all folders, which messages to copy.
 func (s *run) choose(folders []*folderRun) {
-	var all []*srcMsg
+	n := 0
+	for _, fr := range folders {
+		if fr.active() {
+			n += len(fr.msgs)
+		}
+	}
+	all := make([]*srcMsg, 0, n)
 	for _, fr := range folders {
 		if fr.active() {
 			all = append(all, fr.msgs...)
