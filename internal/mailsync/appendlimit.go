@@ -28,11 +28,11 @@ func appendLimitOf(dst *imapconn.Conn) int64 {
 // overAppendLimit skips m and reports it when it is larger than the
 // destination's APPENDLIMIT.
 func (s *run) overAppendLimit(fr *folderRun, m *srcMsg) bool {
-	if s.appendLimit <= 0 || m.size <= s.appendLimit {
+	if s.appendLimit <= 0 || m.size() <= s.appendLimit {
 		return false
 	}
 	fr.rep.Skipped[ReasonOverAppendLimit]++
-	s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date.time(), Reason: ReasonOverAppendLimit,
-		Detail: fmt.Sprintf("%d bytes is over the destination's APPENDLIMIT of %d bytes (RFC 7889)", m.size, s.appendLimit)})
+	s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size(), Date: m.date.time(), Reason: ReasonOverAppendLimit,
+		Detail: fmt.Sprintf("%d bytes is over the destination's APPENDLIMIT of %d bytes (RFC 7889)", m.size(), s.appendLimit)})
 	return true
 }

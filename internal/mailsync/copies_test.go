@@ -1,9 +1,11 @@
 package mailsync
 
 import (
+	"math"
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -65,6 +67,10 @@ func TestStamp(t *testing.T) {
 		{"east", time.Date(2024, 3, 1, 12, 30, 5, 0, time.FixedZone("", 5*3600+30*60))},
 		{"west", time.Date(1999, 12, 31, 23, 59, 59, 0, time.FixedZone("", -8*3600))},
 		{"before 1970", time.Date(1969, 7, 20, 20, 17, 0, 0, time.FixedZone("", 3600))},
+		{"before 1970, west", time.Date(1969, 7, 20, 20, 17, 0, 0, time.FixedZone("", -3*3600-30*60))},
+		{"the widest zone IMAP writes, east", time.Date(2024, 3, 1, 0, 0, 0, 0, time.FixedZone("", 99*3600+59*60))},
+		{"the widest zone IMAP writes, west", time.Date(2024, 3, 1, 0, 0, 0, 0, time.FixedZone("", -99*3600-59*60))},
+		{"year 9999", time.Date(9999, 12, 31, 23, 59, 59, 0, time.FixedZone("", 14*3600))},
 	} {
 		got := stampOf(tc.in).time()
 		_, wantOff := tc.in.Zone()
@@ -72,11 +78,34 @@ func TestStamp(t *testing.T) {
 		if !got.Equal(tc.in) || gotOff != wantOff {
 			t.Errorf("%s: stampOf(%v).time() = %v; want the same instant and offset", tc.name, tc.in, got)
 		}
+		if u := stampOf(tc.in).unix(); u != tc.in.Unix() {
+			t.Errorf("%s: unix() = %d; want %d", tc.name, u, tc.in.Unix())
+		}
 		if f, want := got.Format("02-Jan-2006 15:04:05 -0700"), tc.in.Format("02-Jan-2006 15:04:05 -0700"); f != want {
 			t.Errorf("%s: as IMAP writes it %q; want %q", tc.name, f, want)
 		}
 	}
-	if z := (stamp{}).time(); z.Unix() != 0 || z.Location() != time.UTC {
+	if z := stamp(0).time(); z.Unix() != 0 || z.Location() != time.UTC {
 		t.Errorf("zero stamp = %v; want 1970-01-01 UTC", z)
+	}
+}
+
+// TestSrcMsg: the scan's record of a message stays in 32 bytes (a full
+// pass holds one per message of the mailbox), and its size survives the
+// squeeze into 32 bits up to the largest RFC 3501 can state.
+func TestSrcMsg(t *testing.T) {
+	if n := unsafe.Sizeof(srcMsg{}); n > 32 {
+		t.Errorf("srcMsg takes %d bytes; want at most 32", n)
+	}
+	for _, tc := range []struct{ in, want int64 }{
+		{0, 0},
+		{35 << 20, 35 << 20},
+		{math.MaxUint32, math.MaxUint32},
+		{math.MaxUint32 + 1, math.MaxUint32},
+		{-1, 0},
+	} {
+		if got := (&srcMsg{octets: octetsOf(tc.in)}).size(); got != tc.want {
+			t.Errorf("size of a message of %d bytes = %d; want %d", tc.in, got, tc.want)
+		}
 	}
 }

@@ -286,7 +286,7 @@ func (s *run) deferOverBudget(all []*srcMsg, folders []*folderRun) []*srcMsg {
 			cut = i
 			break
 		}
-		planned += m.size
+		planned += m.size()
 	}
 	if cut == len(all) {
 		return all
@@ -295,9 +295,9 @@ func (s *run) deferOverBudget(all []*srcMsg, folders []*folderRun) []*srcMsg {
 	for _, m := range all[cut:] {
 		later[m] = true
 		m.fr.rep.Deferred++
-		m.fr.rep.DeferredBytes += m.size
+		m.fr.rep.DeferredBytes += m.size()
 		m.fr.rep.ToCopy--
-		m.fr.rep.ToCopyBytes -= m.size
+		m.fr.rep.ToCopyBytes -= m.size()
 	}
 	for _, fr := range folders {
 		if fr.rep.Deferred > 0 {
@@ -421,11 +421,11 @@ func makeUnits(all []*srcMsg) []unit {
 			msgs := byFolder[fr]
 			start, size := 0, int64(0)
 			for i, m := range msgs {
-				if i > start && (i-start >= unitMessages || size+m.size > unitBytes) {
+				if i > start && (i-start >= unitMessages || size+m.size() > unitBytes) {
 					units = append(units, unit{fr: fr, msgs: slices.Clone(msgs[start:i])})
 					start, size = i, 0
 				}
-				size += m.size
+				size += m.size()
 			}
 			units = append(units, unit{fr: fr, msgs: slices.Clone(msgs[start:])})
 		}
@@ -1099,7 +1099,7 @@ func (s *run) skipItem(fr *folderRun, m *srcMsg, reason, detail string) {
 	fr.mu.Lock()
 	fr.rep.Skipped[reason]++
 	fr.mu.Unlock()
-	s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date.time(), Reason: reason, Detail: detail})
+	s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size(), Date: m.date.time(), Reason: reason, Detail: detail})
 	s.log.Warn("Message skipped.", "folder", fr.m.Display, "uid", m.uid, "reason", reason, "detail", detail)
 	s.progress(fr, m, 0)
 }
@@ -1108,7 +1108,7 @@ func (s *run) failItem(fr *folderRun, m *srcMsg, err error) {
 	fr.mu.Lock()
 	fr.rep.Failed++
 	fr.mu.Unlock()
-	s.addFailed(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date.time(), Reason: "failed", Detail: err.Error()})
+	s.addFailed(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size(), Date: m.date.time(), Reason: "failed", Detail: err.Error()})
 	s.log.Error("Message not copied.", "folder", fr.m.Display, "uid", m.uid, "err", err)
 	s.progress(fr, m, 0)
 }

@@ -234,13 +234,13 @@ func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr
 		fr.mapped.put(rec, set)
 		if duringCopy {
 			fr.rep.Copied++
-			fr.rep.Bytes += m.size
+			fr.rep.Bytes += m.size()
 		} else {
 			fr.rep.Present++
 		}
 		fr.mu.Unlock()
 		if duringCopy {
-			s.progress(fr, m, m.size)
+			s.progress(fr, m, m.size())
 		}
 	}
 	if len(found) > 0 {

@@ -94,7 +94,7 @@ func TestMakeUnits(t *testing.T) {
 		for i := range n {
 			fr := folders[i%len(folders)]
 			next[fr]++
-			out = append(out, &srcMsg{uid: next[fr], size: size, fr: fr})
+			out = append(out, &srcMsg{uid: next[fr], octets: uint32(size), fr: fr})
 		}
 		return out
 	}

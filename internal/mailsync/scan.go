@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -211,41 +212,60 @@ func planFolders(ctx context.Context, src, dst *imapconn.Conn, opts Options, log
 	return plan, srcTree, dstTree, nil
 }
 
-// srcMsg is what the scan learnt of one source message: 48 bytes, since
+// srcMsg is what the scan learnt of one source message: 32 bytes, since
 // a full pass holds one per message of the mailbox (the item cap ranks
 // them all by date).
 type srcMsg struct {
-	uid  imap.UID
-	date stamp
-	size int64
-	set  *flagSet // its flags, cleaned (see cleanFlags), shared by the folder's messages alike
-	fr   *folderRun
+	uid    imap.UID
+	octets uint32 // RFC822.SIZE (see octetsOf)
+	date   stamp
+	set    *flagSet // its flags, cleaned (see cleanFlags), shared by the folder's messages alike
+	fr     *folderRun
+}
+
+// size returns m's size in bytes as the source reports it.
+func (m *srcMsg) size() int64 { return int64(m.octets) }
+
+// octetsOf keeps a message size in 32 bits, the range of RFC 3501's
+// RFC822.SIZE; a larger one (IMAP4rev2 allows 63 bits) is kept as the
+// largest, still far over any size cap. Only ranking and reports read it:
+// an APPEND takes its size from the body fetched.
+func octetsOf(n int64) uint32 {
+	return uint32(min(max(n, 0), math.MaxUint32))
 }
 
 // flags returns m's flags, shared: never to be changed in place.
 func (m *srcMsg) flags() []imap.Flag { return m.set.flags }
 
-// stamp is an internal date in 12 bytes rather than time.Time's 24: the
-// seconds since 1970 and the offset from UTC, all an IMAP date holds.
-type stamp struct {
-	zone int32 // seconds east of UTC
-	unix int64
-}
+// stamp is an internal date in 8 bytes rather than time.Time's 24: the
+// seconds since 1970 and, in the low zoneBits, the offset from UTC in
+// minutes, all an IMAP date holds (its zone is +HHMM).
+type stamp int64
+
+const zoneBits = 14 // minutes east of UTC, signed: up to +-99:59 and more
 
 func stampOf(t time.Time) stamp {
 	_, off := t.Zone()
-	return stamp{zone: int32(off), unix: t.Unix()}
+	return stamp(t.Unix()<<zoneBits | int64(off/60)&(1<<zoneBits-1))
+}
+
+// unix returns the date's seconds since 1970.
+func (d stamp) unix() int64 { return int64(d) >> zoneBits }
+
+// zone returns the date's offset from UTC in seconds.
+func (d stamp) zone() int {
+	return int(int64(d)<<(64-zoneBits)>>(64-zoneBits)) * 60
 }
 
 // time returns the date in its own zone. The zero stamp, the date of a
 // message whose date the pass did not read (a recorded one, in an
 // incremental pass), is 1970 in UTC.
 func (d stamp) time() time.Time {
-	t := time.Unix(d.unix, 0)
-	if d.zone == 0 {
+	t := time.Unix(d.unix(), 0)
+	if d.zone() == 0 {
 		return t.UTC()
 	}
-	return t.In(time.FixedZone("", int(d.zone)))
+	return t.In(time.FixedZone("", d.zone()))
 }
 
 // folderRun is one source folder during a run.
@@ -554,7 +574,7 @@ func fetchAll(src *imapconn.Conn, fr *folderRun) error {
 func (fr *folderRun) addMsg(buf *imapclient.FetchMessageBuffer) {
 	flags, dropped := cleanFlags(buf.Flags)
 	fr.dropped += dropped
-	fr.msgs = append(fr.msgs, &srcMsg{uid: buf.UID, size: buf.RFC822Size, date: stampOf(buf.InternalDate), set: fr.flagSets.get(flags), fr: fr})
+	fr.msgs = append(fr.msgs, &srcMsg{uid: buf.UID, octets: octetsOf(buf.RFC822Size), date: stampOf(buf.InternalDate), set: fr.flagSets.get(flags), fr: fr})
 }
 
 // changes reads a folder that a complete pass left at HIGHESTMODSEQ and
@@ -785,7 +805,7 @@ func (s *run) choose(folders []*folderRun) {
 			fr.toCopy = append(fr.toCopy, m)
 		case ReasonTooLarge:
 			fr.rep.Skipped[reason]++
-			s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date.time(), Reason: reason, Detail: detail})
+			s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size(), Date: m.date.time(), Reason: reason, Detail: detail})
 		default:
 			fr.rep.Skipped[reason]++
 		}
@@ -796,7 +816,7 @@ func (s *run) choose(folders []*folderRun) {
 // first; equal dates keep their folder and UID order. It is the order in
 // which the item cap counts.
 func sortNewestFirst(all []*srcMsg) {
-	sort.SliceStable(all, func(i, j int) bool { return all[i].date.unix > all[j].date.unix })
+	sort.SliceStable(all, func(i, j int) bool { return all[i].date.unix() > all[j].date.unix() })
 }
 
 // policySkip says why the options leave m out, m being the mailbox's
@@ -805,12 +825,12 @@ func sortNewestFirst(all []*srcMsg) {
 // verification calls missing is what the policy means to copy.
 func (o *Options) policySkip(m *srcMsg, rank int) (reason, detail string) {
 	switch {
-	case !o.ReceivedAfter.IsZero() && time.Unix(m.date.unix, 0).Before(o.ReceivedAfter):
+	case !o.ReceivedAfter.IsZero() && time.Unix(m.date.unix(), 0).Before(o.ReceivedAfter):
 		return ReasonReceivedBefore, ""
 	case o.MaxItems > 0 && rank >= o.MaxItems:
 		return ReasonOverMaxItems, ""
-	case o.MaxMessageSize > 0 && m.size > o.MaxMessageSize:
-		return ReasonTooLarge, fmt.Sprintf("%d bytes is over the limit of %d bytes", m.size, o.MaxMessageSize)
+	case o.MaxMessageSize > 0 && m.size() > o.MaxMessageSize:
+		return ReasonTooLarge, fmt.Sprintf("%d bytes is over the limit of %d bytes", m.size(), o.MaxMessageSize)
 	}
 	return "", ""
 }

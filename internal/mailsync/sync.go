@@ -308,7 +308,7 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 		}
 		fr.rep.ToCopy = len(fr.toCopy)
 		for _, m := range fr.toCopy {
-			fr.rep.ToCopyBytes += m.size
+			fr.rep.ToCopyBytes += m.size()
 		}
 	}
 

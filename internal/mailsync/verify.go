@@ -357,7 +357,7 @@ func (vr *verifier) report(fc *folderCheck, dst []*vmsg, keep func(imap.Flag) bo
 	var dateDiffs []DateDiff
 	notStored := map[string]bool{}
 	at := func(m *vmsg) Difference {
-		return Difference{Folder: fc.m.Display, UID: uint32(m.uid), Size: m.size, Date: m.date.time(), Detail: m.note}
+		return Difference{Folder: fc.m.Display, UID: uint32(m.uid), Size: m.size(), Date: m.date.time(), Detail: m.note}
 	}
 	for _, m := range fc.msgs {
 		if d := m.twin; d != nil {
@@ -370,7 +370,7 @@ func (vr *verifier) report(fc *folderCheck, dst []*vmsg, keep func(imap.Flag) bo
 				fc.rep.FlagsDiffer++
 				flagDiffs = append(flagDiffs, FlagsDiff{Difference: at(m), DestUID: uint32(d.uid), SourceFlags: srcFlags, DestFlags: dstFlags})
 			}
-			if m.date.unix != d.date.unix {
+			if m.date.unix() != d.date.unix() {
 				fc.rep.DatesDiffer++
 				dateDiffs = append(dateDiffs, DateDiff{Difference: at(m), DestUID: uint32(d.uid), DestDate: d.date.time()})
 			}
@@ -497,7 +497,7 @@ func listMessages(c *imapconn.Conn, n uint32) ([]*vmsg, listNotes, error) {
 		}
 		flags, dropped := cleanFlags(buf.Flags)
 		notes.badKeywords += dropped
-		m := &vmsg{srcMsg: &srcMsg{uid: buf.UID, size: buf.RFC822Size, date: stampOf(buf.InternalDate), set: sets.get(flags)}}
+		m := &vmsg{srcMsg: &srcMsg{uid: buf.UID, octets: octetsOf(buf.RFC822Size), date: stampOf(buf.InternalDate), set: sets.get(flags)}}
 		if len(buf.BodySection) > 0 {
 			h := fingerprint.New()
 			h.Write(buf.BodySection[0].Bytes)
@@ -734,8 +734,8 @@ func (mt matcher) pairByContent(s, d []*vmsg) {
 			for _, b := range d {
 				if b.twin == nil && b.content == a.content && (!strict || mt.sameAttrs(a, b)) {
 					link(a, b)
-					if a.size != b.size {
-						a.note = fmt.Sprintf("the source reports %d bytes and the destination %d for identical bytes", a.size, b.size)
+					if a.size() != b.size() {
+						a.note = fmt.Sprintf("the source reports %d bytes and the destination %d for identical bytes", a.size(), b.size())
 					}
 					break
 				}
@@ -759,7 +759,7 @@ func (mt matcher) pairByContent(s, d []*vmsg) {
 			m.note = joinNote(m.note, fmt.Sprintf("identical copies: %d at the source, %d at the destination",
 				srcCopies[m.content], dstCopies[m.content]))
 		default:
-			m.note = joinNote(m.note, fmt.Sprintf("the %s holds a message with the same header but other content (UID %d, %d bytes)", there, other[0].uid, other[0].size))
+			m.note = joinNote(m.note, fmt.Sprintf("the %s holds a message with the same header but other content (UID %d, %d bytes)", there, other[0].uid, other[0].size()))
 		}
 	}
 	for _, a := range s {
@@ -773,7 +773,7 @@ func (mt matcher) pairByContent(s, d []*vmsg) {
 // sameAttrs reports whether a and b have the same INTERNALDATE (to the
 // second, as IMAP gives it) and the same flags the destination keeps.
 func (mt matcher) sameAttrs(a, b *vmsg) bool {
-	return a.date.unix == b.date.unix && sameFlags(storedFlags(a.flags(), mt.keep, nil), storedFlags(b.flags(), mt.keep, nil))
+	return a.date.unix() == b.date.unix() && sameFlags(storedFlags(a.flags(), mt.keep, nil), storedFlags(b.flags(), mt.keep, nil))
 }
 
 func link(a, b *vmsg) { a.twin, b.twin = b, a }

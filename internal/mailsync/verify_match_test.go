@@ -88,7 +88,7 @@ func TestPairByContent(t *testing.T) {
 	t.Parallel()
 	date := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	m := func(uid imap.UID, size int64, content, reason string) *vmsg {
-		return &vmsg{srcMsg: &srcMsg{uid: uid, size: size, date: stampOf(date), set: &flagSet{}}, content: content, reason: reason}
+		return &vmsg{srcMsg: &srcMsg{uid: uid, octets: octetsOf(size), date: stampOf(date), set: &flagSet{}}, content: content, reason: reason}
 	}
 	mt := matcher{keep: func(imap.Flag) bool { return true }}
 
