@@ -18,10 +18,12 @@ import (
 func TestCopies(t *testing.T) {
 	var sets flagSets
 	seen := sets.ofStrings([]string{`\Seen`})
-	c := newCopies()
+	c := newCopies(&sets)
 	c.reserve(3)
 	c.put(store.Message{SourceUID: 1, DestUID: 11, Flags: seen.strs, Fingerprint: "fp1"}, seen)
 	c.put(store.Message{SourceUID: 2, DestUID: 0, Flags: nil, Fingerprint: "fp2"}, sets.get(nil))
+	flagged := sets.ofStrings([]string{`\Flagged`, "$label1"})
+	c.put(store.Message{SourceUID: 4, DestUID: 14, Flags: flagged.strs, Fingerprint: "fp4"}, flagged)
 	for _, tc := range []struct {
 		uid  imap.UID
 		want store.Message
@@ -30,6 +32,7 @@ func TestCopies(t *testing.T) {
 		{1, store.Message{SourceUID: 1, DestUID: 11, Flags: []string{`\Seen`}}, true},
 		{2, store.Message{SourceUID: 2, Fingerprint: "fp2"}, true},
 		{3, store.Message{}, false},
+		{4, store.Message{SourceUID: 4, DestUID: 14, Flags: []string{`\Flagged`, "$label1"}}, true},
 	} {
 		got, ok := c.get(tc.uid)
 		if ok != tc.ok || got.SourceUID != tc.want.SourceUID || got.DestUID != tc.want.DestUID ||
@@ -47,8 +50,8 @@ func TestCopies(t *testing.T) {
 	}
 	n := 0
 	c.each(func(store.Message) { n++ })
-	if n != 2 || c.len() != 2 {
-		t.Errorf("each saw %d, len %d; want 2", n, c.len())
+	if n != 3 || c.len() != 3 {
+		t.Errorf("each saw %d, len %d; want 3", n, c.len())
 	}
 	c.reset()
 	if c.len() != 0 || c.has(1) {

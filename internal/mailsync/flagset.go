@@ -17,12 +17,14 @@ import (
 type flagSets struct {
 	mu   sync.Mutex
 	sets map[string]*flagSet
-	key  []byte // reused to look sets up without allocating
+	list []*flagSet // by id
+	key  []byte     // reused to look sets up without allocating
 }
 
 type flagSet struct {
 	flags []imap.Flag
 	strs  []string // the same flags, as the state records them
+	id    uint32   // its index in flagSets.list: 4 bytes where a pointer takes 8
 }
 
 // get returns the shared set equal to flags (same flags, same order).
@@ -42,7 +44,8 @@ func (fs *flagSets) get(flags []imap.Flag) *flagSet {
 	if fs.sets == nil {
 		fs.sets = map[string]*flagSet{}
 	}
-	set := &flagSet{}
+	set := &flagSet{id: uint32(len(fs.list))}
+	fs.list = append(fs.list, set)
 	for _, f := range flags {
 		set.flags = append(set.flags, f)
 		set.strs = append(set.strs, string(f))
@@ -66,4 +69,11 @@ func (fs *flagSets) ofStrings(flags []string) *flagSet {
 		return set
 	}
 	return fs.get(imapFlags(flags))
+}
+
+// byID returns the set whose id is id.
+func (fs *flagSets) byID(id uint32) *flagSet {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.list[id]
 }

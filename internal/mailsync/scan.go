@@ -330,7 +330,9 @@ func newFolderRun(m folder.Mapping, rep *FolderReport) *folderRun {
 			rep.Destination = ""
 		}
 	}
-	return &folderRun{m: m, rep: rep, mapped: newCopies()}
+	fr := &folderRun{m: m, rep: rep}
+	fr.mapped = newCopies(&fr.flagSets)
+	return fr
 }
 
 // active reports whether the folder takes part in the copy.
