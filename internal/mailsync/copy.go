@@ -142,13 +142,14 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 	}
 	sortNewestFirst(all)
 	all = s.deferOverBudget(all, folders)
-	units := makeUnits(all)
-	// From here on only the units hold the messages to copy, and each
-	// unit lets its messages go once copied: for a large mailbox they are
-	// most of the pass's memory.
+	// From here on all, then only the units, hold the messages to copy, and
+	// each unit lets its messages go once copied: for a large mailbox they
+	// are most of the pass's memory, and the folders' lists go before the
+	// units are cut, which is the pass's peak.
 	for _, fr := range folders {
 		fr.planned, fr.toCopy = len(fr.toCopy), nil
 	}
+	units := makeUnits(all)
 	n = len(all)
 	all = nil
 
