@@ -1124,13 +1124,14 @@ func (s *run) settleMissing(ctx context.Context, l *lane, fr *folderRun, missing
 	if l.srcFolder != fr.m.Source {
 		// The next unit's EXAMINE went out (see dropAhead).
 		exam := l.src.Select(fr.m.Source, &imap.SelectOptions{ReadOnly: true})
-		if stop, err := s.examined(l, fr, exam, time.Now(), missing, map[imap.UID]bool{}); stop || err != nil {
+		stop, err := s.examined(l, fr, exam, time.Now(), missing, map[imap.UID]bool{})
+		if err != nil {
 			for _, m := range missing {
-				if err != nil {
-					s.failItem(fr, m, err)
-				}
+				s.failItem(fr, m, err)
 			}
-			return nil
+		}
+		if stop || err != nil {
+			return nil // examined failed them on a changed UIDVALIDITY
 		}
 	}
 	var uids imap.UIDSet

@@ -31,13 +31,7 @@ type flagSet struct {
 func (fs *flagSets) get(flags []imap.Flag) *flagSet {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	// Flags are atoms or \-names, which hold no space: a space-separated
-	// key is unambiguous.
-	fs.key = fs.key[:0]
-	for _, f := range flags {
-		fs.key = append(fs.key, f...)
-		fs.key = append(fs.key, ' ')
-	}
+	fs.key = setKey(fs.key, flags)
 	if set, ok := fs.sets[string(fs.key)]; ok {
 		return set
 	}
@@ -58,17 +52,25 @@ func (fs *flagSets) get(flags []imap.Flag) *flagSet {
 // them.
 func (fs *flagSets) ofStrings(flags []string) *flagSet {
 	fs.mu.Lock()
-	fs.key = fs.key[:0]
-	for _, f := range flags {
-		fs.key = append(fs.key, f...)
-		fs.key = append(fs.key, ' ')
-	}
+	fs.key = setKey(fs.key, flags)
 	set, ok := fs.sets[string(fs.key)]
 	fs.mu.Unlock()
 	if ok {
 		return set
 	}
 	return fs.get(imapFlags(flags))
+}
+
+// setKey writes into key[:0] the key of flags in flagSets.sets. Flags are
+// atoms or \-names, which hold no space: a space-separated key is
+// unambiguous, and the same for a set as imap.Flag and as strings.
+func setKey[F ~string](key []byte, flags []F) []byte {
+	key = key[:0]
+	for _, f := range flags {
+		key = append(key, f...)
+		key = append(key, ' ')
+	}
+	return key
 }
 
 // byID returns the set whose id is id.
