@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -185,14 +186,10 @@ func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr
 	}
 
 	// Fingerprints of the destination messages nobody accounts for.
-	type destCopy struct {
-		uid   imap.UID
-		flags []imap.Flag
-	}
-	destFP := map[string][]destCopy{}
-	err = fetchHeaders(dst, unknown, func(uid imap.UID, size int64, flags []imap.Flag, fp string) {
-		clean, _ := cleanFlags(flags)
-		destFP[fp] = append(destFP[fp], destCopy{uid, clean})
+	destFP := map[string][]header{}
+	err = fetchHeaders(dst, unknown, func(h header) {
+		h.flags, _ = cleanFlags(h.flags)
+		destFP[h.fp] = append(destFP[h.fp], h)
 	})
 	if err != nil {
 		return cands, fmt.Errorf("fetch destination headers in %q: %w", fr.m.Dest, err)
@@ -212,7 +209,7 @@ func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr
 		want.AddNum(m.uid)
 	}
 	srcFP := map[imap.UID]string{}
-	err = fetchHeaders(src, want, func(uid imap.UID, _ int64, _ []imap.Flag, fp string) { srcFP[uid] = fp })
+	err = fetchHeaders(src, want, func(h header) { srcFP[h.uid] = h.fp })
 	if err != nil {
 		return cands, fmt.Errorf("fetch source headers in %q: %w", fr.m.Display, err)
 	}
@@ -226,9 +223,11 @@ func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr
 			remaining = append(remaining, m)
 			continue
 		}
-		destFP[fp] = l[1:]
-		set := fr.flagSets.get(l[0].flags)
-		rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(l[0].uid), Flags: set.strs, Fingerprint: fp}
+		i := likeliest(l, m)
+		d := l[i]
+		destFP[fp] = slices.Delete(l, i, i+1)
+		set := fr.flagSets.get(d.flags)
+		rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(d.uid), Flags: set.strs, Fingerprint: fp}
 		found = append(found, rec)
 		fr.mu.Lock()
 		fr.mapped.put(rec, set)
@@ -316,21 +315,51 @@ func (s *run) unaccounted(fr *folderRun, sel *imapconn.Selection, search *imapcl
 	return unknown, noUIDFPs, nil
 }
 
-// fetchHeaders fetches UID, FLAGS, RFC822.SIZE and the header section of
-// the messages in uids (in the selected folder) and calls fn with each
-// message's fingerprint.
-func fetchHeaders(c *imapconn.Conn, uids imap.UIDSet, fn func(uid imap.UID, size int64, flags []imap.Flag, fp string)) error {
+// likeliest picks, among destination copies of one fingerprint, the one
+// most likely to be m's copy: the same INTERNALDATE (a copy keeps its
+// message's) and flags, else the same INTERNALDATE, else the first.
+// Identical twins of one folder differ by nothing else, and a copy
+// recorded as its twin's would get the twin's flag changes.
+func likeliest(l []header, m *srcMsg) int {
+	best, score := 0, -1
+	for i, d := range l {
+		s := 0
+		if d.date.Unix() == m.date.unix() {
+			s = 2
+			if slices.Equal(d.flags, m.flags()) {
+				s = 3
+			}
+		}
+		if s > score {
+			best, score = i, s
+		}
+	}
+	return best
+}
+
+// header is what fetchHeaders reads of a message.
+type header struct {
+	uid   imap.UID
+	flags []imap.Flag
+	date  time.Time
+	fp    string // see fingerprint.Of
+}
+
+// fetchHeaders fetches UID, FLAGS, INTERNALDATE, RFC822.SIZE and the
+// header section of the messages in uids (in the selected folder) and
+// calls fn with each.
+func fetchHeaders(c *imapconn.Conn, uids imap.UIDSet, fn func(header)) error {
 	nums, _ := uids.Nums()
 	const batch = 500
 	for i := 0; i < len(nums); i += batch {
 		set := imap.UIDSetNum(nums[i:min(i+batch, len(nums))]...)
 		cmd := c.Fetch(set, &imap.FetchOptions{
-			UID: true, Flags: true, RFC822Size: true,
+			UID: true, Flags: true, InternalDate: true, RFC822Size: true,
 			BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader, Peek: true}},
 		})
 		err := collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
 			if buf.UID != 0 && len(buf.BodySection) > 0 {
-				fn(buf.UID, buf.RFC822Size, buf.Flags, fingerprint.Of(buf.RFC822Size, buf.BodySection[0].Bytes))
+				fn(header{uid: buf.UID, flags: buf.Flags, date: buf.InternalDate, fp: fingerprint.Of(buf.RFC822Size, buf.BodySection[0].Bytes)})
 			}
 		})
 		if err != nil {

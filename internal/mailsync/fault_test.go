@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+
 	"github.com/imapmigrate/imapmigrate/internal/mailsync"
 	"github.com/imapmigrate/imapmigrate/internal/testserver"
 )
@@ -177,4 +179,54 @@ func TestSyncCutLeavesNoPartialMessage(t *testing.T) {
 			runFault(t, tc.source, tc.cut)
 		})
 	}
+}
+
+// TestSyncAnswersLostForTwins loses the answers to the APPENDs of two
+// identical twins (same bytes, INTERNALDATEs a day apart, different
+// flags). The retry finds both copies at the destination and must tell
+// which is whose by date: were they swapped, each would get the other's
+// flag changes, as the second pass shows.
+func TestSyncAnswersLostForTwins(t *testing.T) {
+	t.Parallel()
+	twin := msg("twin", "Twins", "same bytes")
+	msgs := []testserver.Message{
+		{Folder: "INBOX", Raw: msg("a", "First", "one"), Flags: []imap.Flag{imap.FlagSeen}, Date: day(1)},
+		{Folder: "INBOX", Raw: twin, Date: day(2)},
+		{Folder: "INBOX", Raw: twin, Flags: []imap.Flag{imap.FlagSeen}, Date: day(3)},
+	}
+	// A unit's APPENDs go out in the FETCH's (UID) order: the cut loses
+	// the answers from the second on.
+	b := twinFault(t, msgs, 2)
+
+	c := login(t, b.src.Addr, srcPW)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.UIDSetNum(2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	srcNow := b.snap(t, b.src, srcPW)
+	if rep := faultSync(t, b); rep.Totals.FlagsUpdated != 1 || rep.Totals.Copied != 0 {
+		t.Errorf("second pass: flags updated %d, copied %d; want 1, 0", rep.Totals.FlagsUpdated, rep.Totals.Copied)
+	}
+	checkMirrors(t, srcNow, b.snap(t, b.dst, dstPW), map[string]string{"INBOX": "INBOX"}, nil)
+}
+
+// twinFault copies msgs (INBOX only) through a proxy that loses the
+// answers to the APPENDs from the nth on, and checks that the pass
+// recovered: every message once at the destination, as at the source.
+func twinFault(t *testing.T, msgs []testserver.Message, nth int) *testBundle {
+	t.Helper()
+	b := setup(t, setupOpts{messages: msgs, dstCfg: testserver.DovecotConfig{NoMultiAppend: true}})
+	before := b.snap(t, b.src, srcPW)
+	p := testserver.StartProxy(t, b.dst.Addr, testserver.Cut{ToClient: true, After: []byte("APPENDUID"), Nth: nth, Before: true})
+	b.opts.Dest.Addr = p.Addr
+	b.opts.Connections = 1
+	rep := faultSync(t, b)
+	if p.Fired() != 1 || rep.Totals.Copied != len(msgs) || rep.Totals.Failed != 0 {
+		t.Fatalf("fault fired %d times; copied %d, failed %d; want 1, %d, 0 (errors %v)", p.Fired(), rep.Totals.Copied, rep.Totals.Failed, len(msgs), rep.Errors)
+	}
+	checkMirrors(t, before, b.snap(t, b.dst, dstPW), map[string]string{"INBOX": "INBOX"}, nil)
+	return b
 }

@@ -235,7 +235,7 @@ func (s *run) fingerprints(src *imapconn.Conn, fr *folderRun) (map[imap.UID]stri
 	for _, m := range fr.msgs {
 		uids.AddNum(m.uid)
 	}
-	err := fetchHeaders(src, uids, func(uid imap.UID, _ int64, _ []imap.Flag, fp string) { fps[uid] = fp })
+	err := fetchHeaders(src, uids, func(h header) { fps[h.uid] = h.fp })
 	if err != nil {
 		return nil, fmt.Errorf("fetch headers in folder %q of %s: %w", fr.m.Display, s.opts.Source.User, err)
 	}

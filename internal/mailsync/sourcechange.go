@@ -94,8 +94,8 @@ func (s *run) renamedFrom(ctx context.Context, src *imapconn.Conn, fr *folderRun
 			continue
 		}
 		same := 0
-		err = fetchHeaders(src, sample, func(uid imap.UID, _ int64, _ []imap.Flag, fp string) {
-			if want[uid] == fp {
+		err = fetchHeaders(src, sample, func(h header) {
+			if want[h.uid] == h.fp {
 				same++
 			}
 		})
