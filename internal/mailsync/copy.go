@@ -512,7 +512,7 @@ func (s *run) copyUnit(ctx context.Context, l *lane, u unit, f *fetching) error 
 	for attempt := 1; ; attempt++ {
 		err := l.reconnect(ctx, s)
 		if err == nil && attempt > 1 {
-			err = s.reconcileRetry(ctx, l, fr, pending)
+			pending, err = s.reconcileRetry(ctx, l, fr, pending)
 		}
 		if err == nil {
 			var handled map[imap.UID]bool
@@ -601,15 +601,13 @@ func unhandled(msgs []*srcMsg, handled map[imap.UID]bool) []*srcMsg {
 }
 
 // reconcileRetry recognises which of the pending messages a failed attempt
-// did store at the destination. Appends into the folder are held off while
-// it looks, so that a copy stored but not yet recorded by another lane is
-// not taken for one of ours.
-func (s *run) reconcileRetry(ctx context.Context, l *lane, fr *folderRun, pending []*srcMsg) error {
-	fr.appendMu.Lock()
-	defer fr.appendMu.Unlock()
+// did store at the destination, and returns those it did not. No other
+// lane appends into the folder meanwhile (see unitQueue), and this lane's
+// copies are flushed to the state before any retry: the state accounts
+// for every copy at the destination that is not one of pending.
+func (s *run) reconcileRetry(ctx context.Context, l *lane, fr *folderRun, pending []*srcMsg) ([]*srcMsg, error) {
 	l.srcFolder, l.dstFolder = "", ""
-	_, err := s.reconcileMessages(ctx, l.src, l.dst, fr, pending, true)
-	return err
+	return s.reconcileMessages(ctx, l.src, l.dst, fr, pending, true)
 }
 
 // copyBatch fetches the messages with one UID FETCH and streams each one
@@ -632,8 +630,6 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []*src
 	}
 	l.handled = handled
 	defer func() { l.handled, l.receipts = nil, nil }()
-	fr.appendMu.RLock()
-	defer fr.appendMu.RUnlock()
 	if f.exam != nil {
 		if stop, err := s.examined(l, fr, f.exam, f.sent, msgs, handled); stop || err != nil {
 			// Not a body of a folder that is not the one scanned.
@@ -693,8 +689,8 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []*src
 }
 
 // startFetch sends the source commands of a batch of fr's messages: the
-// EXAMINE of its folder unless selected already, and the UID FETCH of the
-// bodies of those not copied yet (a reconciliation may have found some).
+// EXAMINE of its folder unless selected already, and the UID FETCH of
+// their bodies.
 // The EXAMINE's answer is read after the FETCH goes out, before any body
 // (see examined). The destination's SELECT goes out at once too (see
 // copyBatch): three round trips' worth in one.
@@ -702,14 +698,6 @@ func (s *run) startFetch(l *lane, fr *folderRun, msgs []*srcMsg) (*fetching, err
 	f := &fetching{src: l.src, handled: map[imap.UID]bool{}, meta: make(map[imap.UID]*srcMsg, len(msgs))}
 	var uids imap.UIDSet
 	for _, m := range msgs {
-		fr.mu.Lock()
-		done := fr.mapped.has(m.uid)
-		fr.mu.Unlock()
-		if done {
-			// Recognised at the destination by a reconciliation.
-			f.handled[m.uid] = true
-			continue
-		}
 		f.meta[m.uid] = m
 		uids.AddNum(m.uid)
 	}
@@ -1041,7 +1029,6 @@ func (s *run) copied(ctx context.Context, l *lane, fr *folderRun, a appending, d
 	m := a.m
 	rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(destUID), Flags: m.set.strs, Fingerprint: a.fp}
 	fr.mu.Lock()
-	fr.mapped.put(rec, m.set)
 	fr.rep.Copied++
 	fr.rep.Bytes += a.size
 	fr.mu.Unlock()

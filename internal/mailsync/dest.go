@@ -180,7 +180,11 @@ func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr
 		return cands, nil
 	}
 	sel, search := s.askUnaccounted(dst, fr)
-	unknown, unknownUIDFPs, err := s.unaccounted(fr, sel, search)
+	accounted := fr.recorded
+	if duringCopy {
+		accounted = func(fn func(store.Message)) error { return s.stateCopies(ctx, fr, fn) }
+	}
+	unknown, unknownUIDFPs, err := s.unaccounted(fr, sel, search, accounted)
 	if err != nil || len(unknown) == 0 {
 		return cands, err
 	}
@@ -230,11 +234,11 @@ func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr
 		rec := store.Message{SourceUID: uint32(m.uid), DestUID: uint32(d.uid), Flags: set.strs, Fingerprint: fp}
 		found = append(found, rec)
 		fr.mu.Lock()
-		fr.mapped.put(rec, set)
 		if duringCopy {
 			fr.rep.Copied++
 			fr.rep.Bytes += m.size()
 		} else {
+			fr.mapped.put(rec, set)
 			fr.rep.Present++
 		}
 		fr.mu.Unlock()
@@ -271,7 +275,7 @@ func (s *run) lookAhead(dst *imapconn.Conn, fr *folderRun) func() error {
 	}
 	sel, search := s.askUnaccounted(dst, fr)
 	return func() error {
-		unknown, _, err := s.unaccounted(fr, sel, search)
+		unknown, _, err := s.unaccounted(fr, sel, search, fr.recorded)
 		fr.destClean = err == nil && len(unknown) == 0
 		return err
 	}
@@ -285,10 +289,10 @@ func (s *run) askUnaccounted(dst *imapconn.Conn, fr *folderRun) (*imapconn.Selec
 }
 
 // unaccounted lists, from the answers to askUnaccounted, the messages of
-// fr's destination folder that no record of the state accounts for by
-// UID, and the fingerprints of the records without a destination UID
-// (copies to a server without UIDPLUS).
-func (s *run) unaccounted(fr *folderRun, sel *imapconn.Selection, search *imapclient.SearchCommand) (unknown imap.UIDSet, noUIDFPs []string, err error) {
+// fr's destination folder that no record (as listed by records) accounts
+// for by UID, and the fingerprints of the records without a destination
+// UID (copies to a server without UIDPLUS).
+func (s *run) unaccounted(fr *folderRun, sel *imapconn.Selection, search *imapclient.SearchCommand, records func(func(store.Message)) error) (unknown imap.UIDSet, noUIDFPs []string, err error) {
 	_, selErr := sel.Wait()
 	found, err := search.Wait()
 	if selErr != nil {
@@ -297,22 +301,45 @@ func (s *run) unaccounted(fr *folderRun, sel *imapconn.Selection, search *imapcl
 	if err != nil {
 		return nil, nil, fmt.Errorf("list destination uids in %q: %w", fr.m.Dest, err)
 	}
-	fr.mu.Lock()
-	accounted := make(map[imap.UID]bool, fr.mapped.len())
-	fr.mapped.each(func(r store.Message) {
+	accounted := map[imap.UID]bool{}
+	err = records(func(r store.Message) {
 		if r.DestUID != 0 {
 			accounted[imap.UID(r.DestUID)] = true
 		} else {
 			noUIDFPs = append(noUIDFPs, r.Fingerprint)
 		}
 	})
-	fr.mu.Unlock()
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, uid := range found.AllUIDs() {
 		if !accounted[uid] {
 			unknown.AddNum(uid)
 		}
 	}
 	return unknown, noUIDFPs, nil
+}
+
+// recorded calls fn with each of the folder's copies the pass knows of
+// before its copy (mapped).
+func (fr *folderRun) recorded(fn func(store.Message)) error {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	fr.mapped.each(fn)
+	return nil
+}
+
+// stateCopies calls fn with each of the folder's copies the state
+// records, the copy's own included, for a reconciliation during the copy.
+func (s *run) stateCopies(ctx context.Context, fr *folderRun, fn func(store.Message)) error {
+	recs, err := s.opts.State.Recorded(ctx, fr.st.ID)
+	if err != nil {
+		return stateErr{err}
+	}
+	for _, r := range recs {
+		fn(r)
+	}
+	return nil
 }
 
 // likeliest picks, among destination copies of one fingerprint, the one

@@ -213,6 +213,39 @@ func TestSyncAnswersLostForTwins(t *testing.T) {
 	checkMirrors(t, srcNow, b.snap(t, b.dst, dstPW), map[string]string{"INBOX": "INBOX"}, nil)
 }
 
+// TestSyncAnswerLostAfterTwinCopied loses the answer to the APPEND of a
+// message whose twin, alike in bytes, date and flags, the same attempt
+// copied and recorded just before. The retry must count the twin's copy
+// as the twin's: the state then records each message with its own copy.
+func TestSyncAnswerLostAfterTwinCopied(t *testing.T) {
+	t.Parallel()
+	twin := msg("twin", "Twins", "same bytes")
+	msgs := []testserver.Message{
+		{Folder: "INBOX", Raw: msg("a", "First", "one"), Flags: []imap.Flag{imap.FlagSeen}, Date: day(1)},
+		{Folder: "INBOX", Raw: twin, Flags: []imap.Flag{imap.FlagSeen}, Date: day(2)},
+		{Folder: "INBOX", Raw: twin, Flags: []imap.Flag{imap.FlagSeen}, Date: day(2)},
+	}
+	b := twinFault(t, msgs, 3)
+	fs, err := b.state.Folders(context.Background(), mailsync.MailboxKey(b.opts.Source, b.opts.Dest))
+	if err != nil || len(fs) != 1 {
+		t.Fatalf("state folders: %v, %v", fs, err)
+	}
+	recs, err := b.state.Messages(context.Background(), fs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := map[uint32]uint32{}
+	for _, r := range recs {
+		if prev, ok := dest[r.DestUID]; ok {
+			t.Errorf("source UIDs %d and %d are both recorded as destination UID %d", prev, r.SourceUID, r.DestUID)
+		}
+		dest[r.DestUID] = r.SourceUID
+	}
+	if len(recs) != 3 {
+		t.Errorf("the state records %d messages; want 3", len(recs))
+	}
+}
+
 // twinFault copies msgs (INBOX only) through a proxy that loses the
 // answers to the APPENDs from the nth on, and checks that the pass
 // recovered: every message once at the destination, as at the source.

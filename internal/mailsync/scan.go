@@ -308,12 +308,12 @@ type folderRun struct {
 	// renamed at the source since (see sourcechange.go).
 	renamedFrom string
 
-	// appendMu is held shared by every APPEND into this folder until its
-	// result is in mapped, and exclusively while reconciling, so that a
-	// reconciliation never sees a copy that is stored but not yet recorded.
-	appendMu sync.RWMutex
-	mu       sync.Mutex // guards mapped, rep counters and done
-	mapped   copies
+	mu sync.Mutex // guards mapped, rep counters and done
+	// mapped holds the copies the state recorded before the copy, and
+	// those a reconciliation found before it. The copy's own are in the
+	// state only (see copied): a large mailbox's copies would otherwise
+	// be held to the end of the pass.
+	mapped copies
 	// flagSets shares the flag slices of msgs and mapped between the
 	// messages that have the same flags.
 	flagSets flagSets
