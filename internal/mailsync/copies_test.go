@@ -97,8 +97,8 @@ func TestStamp(t *testing.T) {
 // pass holds one per message of the mailbox), and its size survives the
 // squeeze into 32 bits up to the largest RFC 3501 can state.
 func TestSrcMsg(t *testing.T) {
-	if n := unsafe.Sizeof(srcMsg{}); n > 32 {
-		t.Errorf("srcMsg takes %d bytes; want at most 32", n)
+	if n := unsafe.Sizeof(srcMsg{}); n > 24 {
+		t.Errorf("srcMsg takes %d bytes; want at most 24", n)
 	}
 	for _, tc := range []struct{ in, want int64 }{
 		{0, 0},

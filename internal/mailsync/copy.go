@@ -60,7 +60,7 @@ type lane struct {
 	// one APPEND each (single) to find the one it refuses.
 	group   *appendGroup
 	groups  []*appendGroup
-	refused []*srcMsg
+	refused []srcMsg
 	single  bool
 
 	// receipts are the messages of the current batch that ask for a read
@@ -110,7 +110,7 @@ type appending struct {
 
 type unit struct {
 	fr   *folderRun
-	msgs []*srcMsg
+	msgs []srcMsg
 }
 
 // errRetry marks a failure worth another attempt after a pause (the server
@@ -125,33 +125,25 @@ func (e errRetry) Unwrap() error { return e.err }
 // (possibly replaced) in first.
 func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) error {
 	s.rep.MaxBytes, s.rep.DisarmReadReceipts = s.opts.MaxBytes, s.opts.DisarmReadReceipts
-	n := 0
+	var active []*folderRun
 	for _, fr := range folders {
-		if fr.active() {
-			n += len(fr.toCopy)
+		if fr.active() && len(fr.toCopy) > 0 {
+			active = append(active, fr)
 		}
 	}
-	all := make([]*srcMsg, 0, n)
-	for _, fr := range folders {
-		if fr.active() {
-			all = append(all, fr.toCopy...)
-		}
-	}
-	if len(all) == 0 {
+	if len(active) == 0 {
 		return nil
 	}
-	sortNewestFirst(all)
-	all = s.deferOverBudget(all, folders)
-	// From here on all, then only the units, hold the messages to copy, and
-	// each unit lets its messages go once copied: for a large mailbox they
-	// are most of the pass's memory, and the folders' lists go before the
-	// units are cut, which is the pass's peak.
+	s.deferOverBudget(active)
+	n := 0
+	for _, fr := range active {
+		n += len(fr.toCopy)
+	}
+	units := makeUnits(active)
+	// From here on only the units hold the messages to copy.
 	for _, fr := range folders {
 		fr.planned, fr.toCopy = len(fr.toCopy), nil
 	}
-	units := makeUnits(all)
-	n = len(all)
-	all = nil
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -270,44 +262,54 @@ func (l *lane) roundTrip() time.Duration {
 	return min(rtt, time.Since(sent))
 }
 
-// deferOverBudget cuts the newest-first list all where Options.MaxBytes
-// is reached: a message is kept while the bytes before it are under the
-// cap. The cut is planned here, on the sizes the scan read, rather than
-// counted as lanes copy, so that what is left is exactly the oldest mail
-// whatever the lanes' timing. The rest leaves the folders' toCopy and is
-// counted as deferred; the next run finds it uncopied and goes on.
-func (s *run) deferOverBudget(all []*srcMsg, folders []*folderRun) []*srcMsg {
+// deferOverBudget cuts the folders' lists to copy where
+// Options.MaxBytes is reached, in the mailbox's newest-first order: a
+// message is kept while the bytes before it are under the cap. The cut is
+// planned here, on the sizes the scan read, rather than counted as lanes
+// copy, so that what is left is exactly the oldest mail whatever the
+// lanes' timing. The rest, the end of each folder's list, is counted as
+// deferred; the next run finds it uncopied and goes on.
+func (s *run) deferOverBudget(folders []*folderRun) {
 	if s.opts.MaxBytes <= 0 {
-		return all
+		return
 	}
+	lists := toCopyLists(folders)
+	keep := make([]int, len(folders))
 	var planned int64
-	cut := len(all)
-	for i, m := range all {
+	reached := false
+	newestFirst(lists, msgDate, func(l, i int) bool {
 		if planned >= s.opts.MaxBytes {
-			cut = i
-			break
+			reached = true
+			return false
 		}
-		planned += m.size()
+		planned += lists[l][i].size()
+		keep[l] = i + 1
+		return true
+	})
+	if !reached {
+		return
 	}
-	if cut == len(all) {
-		return all
-	}
-	later := make(map[*srcMsg]bool, len(all)-cut)
-	for _, m := range all[cut:] {
-		later[m] = true
-		m.fr.rep.Deferred++
-		m.fr.rep.DeferredBytes += m.size()
-		m.fr.rep.ToCopy--
-		m.fr.rep.ToCopyBytes -= m.size()
-	}
-	for _, fr := range folders {
-		if fr.rep.Deferred > 0 {
-			fr.toCopy = slices.DeleteFunc(fr.toCopy, func(m *srcMsg) bool { return later[m] })
+	deferred := 0
+	for l, fr := range folders {
+		for _, m := range fr.toCopy[keep[l]:] {
+			fr.rep.Deferred++
+			fr.rep.DeferredBytes += m.size()
+			fr.rep.ToCopy--
+			fr.rep.ToCopyBytes -= m.size()
 		}
+		deferred += len(fr.toCopy) - keep[l]
+		fr.toCopy = fr.toCopy[:keep[l]]
 	}
 	s.rep.BudgetReached = true
-	s.log.Info("Byte budget reached; older messages are left for the next run.", "max_bytes", s.opts.MaxBytes, "deferred", len(all)-cut)
-	return all[:cut]
+	s.log.Info("Byte budget reached; older messages are left for the next run.", "max_bytes", s.opts.MaxBytes, "deferred", deferred)
+}
+
+func toCopyLists(folders []*folderRun) [][]srcMsg {
+	lists := make([][]srcMsg, len(folders))
+	for i, fr := range folders {
+		lists[i] = fr.toCopy
+	}
+	return lists
 }
 
 // unitQueue hands units out in order, but never two units of one folder
@@ -402,36 +404,51 @@ func (q *unitQueue) wake() {
 	q.cond.Broadcast()
 }
 
-// makeUnits cuts the newest-first list into units of one folder each.
-// Each unit's list is allocated at its length: the units hold every
-// message to copy until it is copied, and lists grown by append would
-// hold a third more room than messages (1 MB more at 50,000 messages).
-func makeUnits(all []*srcMsg) []unit {
+// makeUnits cuts the folders' lists to copy into units of one folder
+// each, in the mailbox's newest-first order, regrouped by folder within
+// each window of it. A unit's list is a part of its folder's, not a copy.
+func makeUnits(folders []*folderRun) []unit {
+	lists := toCopyLists(folders)
 	var units []unit
-	for w := 0; w < len(all); w += windowSize {
-		window := all[w:min(w+windowSize, len(all))]
-		var order []*folderRun
-		byFolder := map[*folderRun][]*srcMsg{}
-		for _, m := range window {
-			if _, ok := byFolder[m.fr]; !ok {
-				order = append(order, m.fr)
-			}
-			byFolder[m.fr] = append(byFolder[m.fr], m)
+	var order []int                    // the window's folders, by first message
+	start := make([]int, len(folders)) // each folder's first message in the window
+	count := make([]int, len(folders)) // and how many it has there
+	seen := 0
+	window := func() {
+		for _, l := range order {
+			units = appendUnits(units, folders[l], lists[l][start[l]:start[l]+count[l]])
+			start[l] += count[l]
+			count[l] = 0
 		}
-		for _, fr := range order {
-			msgs := byFolder[fr]
-			start, size := 0, int64(0)
-			for i, m := range msgs {
-				if i > start && (i-start >= unitMessages || size+m.size() > unitBytes) {
-					units = append(units, unit{fr: fr, msgs: slices.Clone(msgs[start:i])})
-					start, size = i, 0
-				}
-				size += m.size()
-			}
-			units = append(units, unit{fr: fr, msgs: slices.Clone(msgs[start:])})
-		}
+		order = order[:0]
 	}
+	newestFirst(lists, msgDate, func(l, _ int) bool {
+		if count[l] == 0 {
+			order = append(order, l)
+		}
+		count[l]++
+		if seen++; seen%windowSize == 0 {
+			window()
+		}
+		return true
+	})
+	window()
 	return units
+}
+
+// appendUnits cuts msgs, fr's, into units of at most unitMessages
+// messages and unitBytes bytes (or one larger message).
+func appendUnits(units []unit, fr *folderRun, msgs []srcMsg) []unit {
+	start, size := 0, int64(0)
+	for i := range msgs {
+		m := &msgs[i]
+		if i > start && (i-start >= unitMessages || size+m.size() > unitBytes) {
+			units = append(units, unit{fr: fr, msgs: msgs[start:i:i]})
+			start, size = i, 0
+		}
+		size += m.size()
+	}
+	return append(units, unit{fr: fr, msgs: msgs[start:len(msgs):len(msgs)]})
 }
 
 // refused passes an extra lane's failed login to Options.Refused, with
@@ -553,7 +570,7 @@ func (s *run) copyUnit(ctx context.Context, l *lane, u unit, f *fetching) error 
 		}
 		if attempt >= maxAttempts {
 			for _, m := range pending {
-				s.failItem(fr, m, err)
+				s.failItem(fr, &m, err)
 			}
 			return nil
 		}
@@ -590,8 +607,8 @@ func (s *run) flush(ctx context.Context, l *lane, fr *folderRun) error {
 	return nil
 }
 
-func unhandled(msgs []*srcMsg, handled map[imap.UID]bool) []*srcMsg {
-	var out []*srcMsg
+func unhandled(msgs []srcMsg, handled map[imap.UID]bool) []srcMsg {
+	var out []srcMsg
 	for _, m := range msgs {
 		if !handled[m.uid] {
 			out = append(out, m)
@@ -605,7 +622,7 @@ func unhandled(msgs []*srcMsg, handled map[imap.UID]bool) []*srcMsg {
 // lane appends into the folder meanwhile (see unitQueue), and this lane's
 // copies are flushed to the state before any retry: the state accounts
 // for every copy at the destination that is not one of pending.
-func (s *run) reconcileRetry(ctx context.Context, l *lane, fr *folderRun, pending []*srcMsg) ([]*srcMsg, error) {
+func (s *run) reconcileRetry(ctx context.Context, l *lane, fr *folderRun, pending []srcMsg) ([]srcMsg, error) {
 	l.srcFolder, l.dstFolder = "", ""
 	return s.reconcileMessages(ctx, l.src, l.dst, fr, pending, true)
 }
@@ -614,7 +631,7 @@ func (s *run) reconcileRetry(ctx context.Context, l *lane, fr *folderRun, pendin
 // into an APPEND. It returns which messages it handled (copied, skipped or
 // failed for good). f is the batch's source commands if they went out
 // already (see fetchAhead); void if on a connection since replaced.
-func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []*srcMsg, f *fetching) (map[imap.UID]bool, error) {
+func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []srcMsg, f *fetching) (map[imap.UID]bool, error) {
 	if f == nil || f.src != l.src {
 		var err error
 		if f, err = s.startFetch(l, fr, msgs); err != nil {
@@ -694,10 +711,11 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []*src
 // The EXAMINE's answer is read after the FETCH goes out, before any body
 // (see examined). The destination's SELECT goes out at once too (see
 // copyBatch): three round trips' worth in one.
-func (s *run) startFetch(l *lane, fr *folderRun, msgs []*srcMsg) (*fetching, error) {
+func (s *run) startFetch(l *lane, fr *folderRun, msgs []srcMsg) (*fetching, error) {
 	f := &fetching{src: l.src, handled: map[imap.UID]bool{}, meta: make(map[imap.UID]*srcMsg, len(msgs))}
 	var uids imap.UIDSet
-	for _, m := range msgs {
+	for i := range msgs {
+		m := &msgs[i]
 		f.meta[m.uid] = m
 		uids.AddNum(m.uid)
 	}
@@ -803,7 +821,7 @@ func (l *lane) abandonAhead() {
 // examined waits for the EXAMINE of fr's source folder on l, sent at
 // sent. If the folder's UIDVALIDITY changed since the scan, it fails msgs
 // (into handled) and says stop.
-func (s *run) examined(l *lane, fr *folderRun, exam *imapconn.Selection, sent time.Time, msgs []*srcMsg, handled map[imap.UID]bool) (stop bool, err error) {
+func (s *run) examined(l *lane, fr *folderRun, exam *imapconn.Selection, sent time.Time, msgs []srcMsg, handled map[imap.UID]bool) (stop bool, err error) {
 	sel, err := exam.Wait()
 	l.examineTime = time.Since(sent)
 	if err != nil {
@@ -812,7 +830,7 @@ func (s *run) examined(l *lane, fr *folderRun, exam *imapconn.Selection, sent ti
 	if sel.UIDValidity != fr.uidValidity {
 		err := fmt.Errorf("source UIDVALIDITY of %q changed during the run (from %d to %d): run again to recognise the copies by content", fr.m.Display, fr.uidValidity, sel.UIDValidity)
 		for _, m := range msgs {
-			s.failItem(fr, m, err)
+			s.failItem(fr, &m, err)
 			handled[m.uid] = true
 		}
 		return true, nil
@@ -1104,7 +1122,7 @@ func (s *run) failItem(fr *folderRun, m *srcMsg, err error) {
 // settleMissing handles messages the source FETCH did not return: gone
 // from the source since the scan (skipped, not an error), or not served
 // (Exchange answers OK with no data for a message it cannot render).
-func (s *run) settleMissing(ctx context.Context, l *lane, fr *folderRun, missing []*srcMsg) error {
+func (s *run) settleMissing(ctx context.Context, l *lane, fr *folderRun, missing []srcMsg) error {
 	if len(missing) == 0 {
 		return nil
 	}
@@ -1114,7 +1132,7 @@ func (s *run) settleMissing(ctx context.Context, l *lane, fr *folderRun, missing
 		stop, err := s.examined(l, fr, exam, time.Now(), missing, map[imap.UID]bool{})
 		if err != nil {
 			for _, m := range missing {
-				s.failItem(fr, m, err)
+				s.failItem(fr, &m, err)
 			}
 		}
 		if stop || err != nil {
@@ -1134,10 +1152,10 @@ func (s *run) settleMissing(ctx context.Context, l *lane, fr *folderRun, missing
 	}
 	for _, m := range missing {
 		if err == nil && !still[m.uid] {
-			s.skipItem(fr, m, ReasonExpunged, "expunged at the source during the run")
+			s.skipItem(fr, &m, ReasonExpunged, "expunged at the source during the run")
 			continue
 		}
-		s.failItem(fr, m, fmt.Errorf("source returned no data for uid %d of folder %q", m.uid, fr.m.Display))
+		s.failItem(fr, &m, fmt.Errorf("source returned no data for uid %d of folder %q", m.uid, fr.m.Display))
 	}
 	return nil
 }

@@ -175,7 +175,7 @@ func (s *run) selectDest(dst *imapconn.Conn, fr *folderRun) (*imap.SelectData, e
 // It returns the candidates not found. Found ones count as already present,
 // or as copied when duringCopy (a retry recognising what a failed attempt
 // stored).
-func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr *folderRun, cands []*srcMsg, duringCopy bool) ([]*srcMsg, error) {
+func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr *folderRun, cands []srcMsg, duringCopy bool) ([]srcMsg, error) {
 	if len(cands) == 0 || fr.destMissing || (fr.destClean && !duringCopy) {
 		return cands, nil
 	}
@@ -219,7 +219,7 @@ func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr
 	}
 
 	var found []store.Message
-	var remaining []*srcMsg
+	var remaining []srcMsg
 	for _, m := range cands {
 		fp, ok := srcFP[m.uid]
 		l := destFP[fp]
@@ -227,7 +227,7 @@ func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr
 			remaining = append(remaining, m)
 			continue
 		}
-		i := likeliest(l, m)
+		i := likeliest(l, &m)
 		d := l[i]
 		destFP[fp] = slices.Delete(l, i, i+1)
 		set := fr.flagSets.get(d.flags)
@@ -243,7 +243,7 @@ func (s *run) reconcileMessages(ctx context.Context, src, dst *imapconn.Conn, fr
 		}
 		fr.mu.Unlock()
 		if duringCopy {
-			s.progress(fr, m, m.size())
+			s.progress(fr, &m, m.size())
 		}
 	}
 	if len(found) > 0 {

@@ -3,6 +3,7 @@ package mailsync
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,64 +79,102 @@ func TestUnitQueueTake(t *testing.T) {
 	}
 }
 
-// TestMakeUnits: the newest-first list is cut into units of one folder,
-// at most unitMessages messages and unitBytes bytes each (a larger
-// message alone), regrouped by folder only within a window; every message
-// lands in exactly one unit, and each unit's list holds no more room
-// than the allocator rounds up to (a list grown by append would).
+// TestMakeUnits: the folders' lists are cut, in the mailbox's newest-first
+// order, into units of one folder, at most unitMessages messages and
+// unitBytes bytes each (a larger message alone), regrouped by folder only
+// within a window; every message lands in exactly one unit, in its list's
+// order, and a unit's list is a part of its folder's, not a copy.
 func TestMakeUnits(t *testing.T) {
-	a, b := &folderRun{}, &folderRun{}
-	name := map[*folderRun]string{a: "a", b: "b"}
-	// msgs makes n messages alternating between the folders of folders,
-	// UIDs counting from 1 per folder, each of size bytes.
-	msgs := func(n int, size int64, folders ...*folderRun) []*srcMsg {
-		next := map[*folderRun]imap.UID{}
-		var out []*srcMsg
-		for i := range n {
-			fr := folders[i%len(folders)]
-			next[fr]++
-			out = append(out, &srcMsg{uid: next[fr], octets: uint32(size), fr: fr})
+	// folders makes n messages alternating between nf folders, newest
+	// first, UIDs counting from 1 per folder, each of size bytes.
+	folders := func(n int, size int64, nf int) []*folderRun {
+		frs := make([]*folderRun, nf)
+		for i := range frs {
+			frs[i] = &folderRun{}
 		}
-		return out
+		for i := range n {
+			fr := frs[i%nf]
+			fr.toCopy = append(fr.toCopy, srcMsg{uid: imap.UID(len(fr.toCopy) + 1), octets: uint32(size), date: stamp(int64(n-i) << zoneBits)})
+		}
+		return frs
 	}
 	for _, tc := range []struct {
-		name string
-		all  []*srcMsg
-		want []string // each unit as folder:count
+		name    string
+		folders []*folderRun
+		want    []string // each unit as folder:count
 	}{
-		{"one small folder", msgs(3, 10, a), []string{"a:3"}},
-		{"cut at unitMessages", msgs(unitMessages+1, 10, a), []string{"a:100", "a:1"}},
-		{"cut at unitBytes", msgs(3, unitBytes/2, a), []string{"a:2", "a:1"}},
-		{"a message over unitBytes goes alone", msgs(2, unitBytes+1, a), []string{"a:1", "a:1"}},
-		{"regrouped by folder within a window", msgs(6, 10, a, b), []string{"a:3", "b:3"}},
-		{"not across windows", msgs(windowSize+2, 10, a, b), []string{
-			"a:100", "a:100", "a:100", "a:100", "a:100", "b:100", "b:100", "b:100", "b:100", "b:100", "a:1", "b:1"}},
+		{"one small folder", folders(3, 10, 1), []string{"0:3"}},
+		{"cut at unitMessages", folders(unitMessages+1, 10, 1), []string{"0:100", "0:1"}},
+		{"cut at unitBytes", folders(3, unitBytes/2, 1), []string{"0:2", "0:1"}},
+		{"a message over unitBytes goes alone", folders(2, unitBytes+1, 1), []string{"0:1", "0:1"}},
+		{"regrouped by folder within a window", folders(6, 10, 2), []string{"0:3", "1:3"}},
+		{"not across windows", folders(windowSize+2, 10, 2), []string{
+			"0:100", "0:100", "0:100", "0:100", "0:100", "1:100", "1:100", "1:100", "1:100", "1:100", "0:1", "1:1"}},
 	} {
-		units := makeUnits(tc.all)
+		index := map[*folderRun]int{}
+		for i, fr := range tc.folders {
+			index[fr] = i
+		}
+		units := makeUnits(tc.folders)
 		var got []string
-		seen := map[*srcMsg]int{}
+		next := make([]int, len(tc.folders)) // where each folder's next unit must start
 		for _, u := range units {
-			got = append(got, fmt.Sprintf("%s:%d", name[u.fr], len(u.msgs)))
-			if cap(u.msgs)-len(u.msgs) > len(u.msgs)/8 {
-				t.Errorf("%s: a unit of %d messages has room for %d", tc.name, len(u.msgs), cap(u.msgs))
+			f := index[u.fr]
+			got = append(got, fmt.Sprintf("%d:%d", f, len(u.msgs)))
+			if &u.msgs[0] != &u.fr.toCopy[next[f]] {
+				t.Errorf("%s: a unit of folder %d does not start at its list's message %d", tc.name, f, next[f])
 			}
-			for i, m := range u.msgs {
-				seen[m]++
-				if m.fr != u.fr {
-					t.Errorf("%s: a unit of folder %s holds a message of %s", tc.name, name[u.fr], name[m.fr])
-				}
-				if i > 0 && m.uid <= u.msgs[i-1].uid {
-					t.Errorf("%s: a unit's messages out of the list's order: UID %d after %d", tc.name, m.uid, u.msgs[i-1].uid)
-				}
-			}
+			next[f] += len(u.msgs)
 		}
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s: units %v; want %v", tc.name, got, tc.want)
 		}
-		for _, m := range tc.all {
-			if seen[m] != 1 {
-				t.Errorf("%s: message %s/%d in %d units; want 1", tc.name, name[m.fr], m.uid, seen[m])
+		for f, fr := range tc.folders {
+			if next[f] != len(fr.toCopy) {
+				t.Errorf("%s: folder %d's units hold %d messages; want %d", tc.name, f, next[f], len(fr.toCopy))
 			}
 		}
+	}
+}
+
+// TestNewestFirst: the merge of the folders' lists walks the mailbox by
+// date, newest first, equal dates in folder order, then in list order.
+func TestNewestFirst(t *testing.T) {
+	at := func(dates ...int64) []srcMsg {
+		var l []srcMsg
+		for i, d := range dates {
+			l = append(l, srcMsg{uid: imap.UID(i + 1), date: stamp(d << zoneBits)})
+		}
+		return l
+	}
+	for _, tc := range []struct {
+		name  string
+		lists [][]srcMsg
+		want  string // folder.uid in the order walked
+	}{
+		{"one list", [][]srcMsg{at(3, 2, 1)}, "0.1 0.2 0.3"},
+		{"interleaved", [][]srcMsg{at(5, 3, 1), at(4, 2)}, "0.1 1.1 0.2 1.2 0.3"},
+		{"ties in folder order", [][]srcMsg{at(2, 2), at(2, 1), at(2)}, "0.1 0.2 1.1 2.1 1.2"},
+		{"empty lists", [][]srcMsg{nil, at(1), nil}, "1.1"},
+		{"none", nil, ""},
+	} {
+		var got []string
+		newestFirst(tc.lists, msgDate, func(l, i int) bool {
+			got = append(got, fmt.Sprintf("%d.%d", l, tc.lists[l][i].uid))
+			return true
+		})
+		if s := strings.Join(got, " "); s != tc.want {
+			t.Errorf("%s: walked %q; want %q", tc.name, s, tc.want)
+		}
+	}
+	// sortNewestFirst keeps equal dates in their order.
+	l := at(1, 3, 2, 3, 1)
+	sortNewestFirst(l, msgDate)
+	var uids []imap.UID
+	for _, m := range l {
+		uids = append(uids, m.uid)
+	}
+	if want := []imap.UID{2, 4, 3, 1, 5}; !slices.Equal(uids, want) {
+		t.Errorf("sortNewestFirst: UIDs %v; want %v", uids, want)
 	}
 }

@@ -107,7 +107,7 @@ func (s *run) sendGroup(ctx context.Context, l *lane, fr *folderRun, keep int) e
 				return errRetry{fmt.Errorf("append %d messages of folder %q to %q: %w", len(g.msgs), fr.m.Display, fr.m.Dest, err)}
 			}
 			for _, a := range g.msgs {
-				l.refused = append(l.refused, a.m)
+				l.refused = append(l.refused, *a.m)
 			}
 			s.log.Info("The destination refused a MULTIAPPEND; its messages go again one by one.",
 				"folder", fr.m.Display, "messages", len(g.msgs), "said", errText(ie))
@@ -128,7 +128,7 @@ func (s *run) sendGroup(ctx context.Context, l *lane, fr *folderRun, keep int) e
 
 // appendRefused sends the messages of refused groups again, one APPEND
 // each, and adds what it handled to handled.
-func (s *run) appendRefused(ctx context.Context, l *lane, fr *folderRun, handled map[imap.UID]bool, refused []*srcMsg) (map[imap.UID]bool, error) {
+func (s *run) appendRefused(ctx context.Context, l *lane, fr *folderRun, handled map[imap.UID]bool, refused []srcMsg) (map[imap.UID]bool, error) {
 	l.single = true
 	defer func() { l.single = false }()
 	more, err := s.copyBatch(ctx, l, fr, refused, nil)

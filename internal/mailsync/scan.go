@@ -212,16 +212,18 @@ func planFolders(ctx context.Context, src, dst *imapconn.Conn, opts Options, log
 	return plan, srcTree, dstTree, nil
 }
 
-// srcMsg is what the scan learnt of one source message: 32 bytes, since
-// a full pass holds one per message of the mailbox (the item cap ranks
-// them all by date).
+// srcMsg is what the scan learnt of one source message: 24 bytes, held
+// in its folder's list by value, since a full pass holds one per message
+// of the mailbox (the item cap ranks them all by date).
 type srcMsg struct {
 	uid    imap.UID
 	octets uint32 // RFC822.SIZE (see octetsOf)
 	date   stamp
 	set    *flagSet // its flags, cleaned (see cleanFlags), shared by the folder's messages alike
-	fr     *folderRun
 }
+
+// msgDate is m's date, by which sortNewestFirst and newestFirst order.
+func msgDate(m *srcMsg) stamp { return m.date }
 
 // size returns m's size in bytes as the source reports it.
 func (m *srcMsg) size() int64 { return int64(m.octets) }
@@ -274,9 +276,11 @@ type folderRun struct {
 	rep *FolderReport
 
 	uidValidity uint32
-	msgs        []*srcMsg // ascending UID
+	// msgs are the folder's messages, in UID order until choose sorts
+	// them newest first with those to copy at the front: toCopy.
+	msgs        []srcMsg
 	st          *store.Folder
-	toCopy      []*srcMsg
+	toCopy      []srcMsg
 	planned     int  // len(toCopy) when the copy began (see copyAll)
 	dropped     int  // invalid keywords left out
 	reset       bool // the recorded messages are void (a UIDVALIDITY changed)
@@ -576,7 +580,7 @@ func fetchAll(src *imapconn.Conn, fr *folderRun) error {
 func (fr *folderRun) addMsg(buf *imapclient.FetchMessageBuffer) {
 	flags, dropped := cleanFlags(buf.Flags)
 	fr.dropped += dropped
-	fr.msgs = append(fr.msgs, &srcMsg{uid: buf.UID, octets: octetsOf(buf.RFC822Size), date: stampOf(buf.InternalDate), set: fr.flagSets.get(flags), fr: fr})
+	fr.msgs = append(fr.msgs, srcMsg{uid: buf.UID, octets: octetsOf(buf.RFC822Size), date: stampOf(buf.InternalDate), set: fr.flagSets.get(flags)})
 }
 
 // changes reads a folder that a complete pass left at HIGHESTMODSEQ and
@@ -695,7 +699,7 @@ func (c *changes) read(fr *folderRun, recorded []store.Message) (late imap.UIDSe
 			flags = imapFlags(r.Flags)
 		}
 		fr.dropped += dropped
-		fr.msgs = append(fr.msgs, &srcMsg{uid: uid, set: fr.flagSets.get(flags), fr: fr})
+		fr.msgs = append(fr.msgs, srcMsg{uid: uid, set: fr.flagSets.get(flags)})
 	}
 	return late, nil
 }
@@ -778,47 +782,51 @@ func isAtom(s string) bool {
 	return true
 }
 
-// choose decides, newest first across all folders, which messages to copy.
+// choose decides, newest first across the mailbox, which messages to
+// copy. It sorts each folder's messages newest first and moves those to
+// copy to the front of its list, in that order, as fr.toCopy: the pass's
+// peak holds no other list of them.
 func (s *run) choose(folders []*folderRun) {
-	n := 0
+	var active []*folderRun
+	var lists [][]srcMsg
 	for _, fr := range folders {
 		if fr.active() {
-			n += len(fr.msgs)
+			sortNewestFirst(fr.msgs, msgDate)
+			active = append(active, fr)
+			lists = append(lists, fr.msgs)
 		}
 	}
-	all := make([]*srcMsg, 0, n)
-	for _, fr := range folders {
-		if fr.active() {
-			all = append(all, fr.msgs...)
-		}
-	}
-	sortNewestFirst(all)
-	for rank, m := range all {
-		fr := m.fr
+	toCopy := make([]int, len(active))
+	rank := 0
+	newestFirst(lists, msgDate, func(l, i int) bool {
+		fr := active[l]
+		m := &fr.msgs[i]
+		r := rank
+		rank++
 		if fr.mapped.has(m.uid) {
 			fr.rep.Present++
-			continue
+			return true
 		}
-		switch reason, detail := s.opts.policySkip(m, rank); reason {
+		switch reason, detail := s.opts.policySkip(m, r); reason {
 		case "":
 			if s.overAppendLimit(fr, m) {
-				continue
+				return true
 			}
-			fr.toCopy = append(fr.toCopy, m)
+			// Messages before i not moved are not to copy: the ones to
+			// copy keep their order.
+			fr.msgs[toCopy[l]], fr.msgs[i] = fr.msgs[i], fr.msgs[toCopy[l]]
+			toCopy[l]++
 		case ReasonTooLarge:
 			fr.rep.Skipped[reason]++
 			s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size(), Date: m.date.time(), Reason: reason, Detail: detail})
 		default:
 			fr.rep.Skipped[reason]++
 		}
+		return true
+	})
+	for l, fr := range active {
+		fr.toCopy = fr.msgs[:toCopy[l]:toCopy[l]]
 	}
-}
-
-// sortNewestFirst orders the mailbox's messages by INTERNALDATE, newest
-// first; equal dates keep their folder and UID order. It is the order in
-// which the item cap counts.
-func sortNewestFirst(all []*srcMsg) {
-	sort.SliceStable(all, func(i, j int) bool { return all[i].date.unix() > all[j].date.unix() })
 }
 
 // policySkip says why the options leave m out, m being the mailbox's

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -255,23 +256,24 @@ func (vr *verifier) countSkippedFolders(checks []*folderCheck) {
 // applyPolicy ranks the mailbox's messages newest first and asks the
 // engine's policySkip about each, exactly as Sync's choose does.
 func (vr *verifier) applyPolicy(checks []*folderCheck) {
-	var all []*srcMsg
-	of := map[*srcMsg]*vmsg{}
+	var lists [][]*vmsg
 	for _, fc := range checks {
-		if !fc.active() {
-			continue
-		}
-		for _, m := range fc.msgs {
-			all = append(all, m.srcMsg)
-			of[m.srcMsg] = m
+		if fc.active() {
+			l := slices.Clone(fc.msgs)
+			sortNewestFirst(l, vmsgDate)
+			lists = append(lists, l)
 		}
 	}
-	sortNewestFirst(all)
-	for rank, sm := range all {
-		m := of[sm]
-		m.reason, m.detail = vr.opts.policySkip(sm, rank)
-	}
+	rank := 0
+	newestFirst(lists, vmsgDate, func(l, i int) bool {
+		m := lists[l][i]
+		m.reason, m.detail = vr.opts.policySkip(m.srcMsg, rank)
+		rank++
+		return true
+	})
 }
+
+func vmsgDate(m **vmsg) stamp { return (*m).date }
 
 // compare reads the destination folder, pairs its messages with the
 // source's, settles doubts with bodies, and reports the differences.
