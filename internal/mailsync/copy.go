@@ -304,6 +304,7 @@ func (s *run) deferOverBudget(folders []*folderRun) {
 	s.log.Info("Byte budget reached; older messages are left for the next run.", "max_bytes", s.opts.MaxBytes, "deferred", deferred)
 }
 
+// toCopyLists returns the folders' lists to copy, for newestFirst.
 func toCopyLists(folders []*folderRun) [][]srcMsg {
 	lists := make([][]srcMsg, len(folders))
 	for i, fr := range folders {
