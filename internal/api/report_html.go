@@ -269,8 +269,12 @@ func itemsByReason(users []service.User, loc *time.Location) []reasonItems {
 				if len(g.Items) == maxReportItems {
 					continue
 				}
+				var date string
+				if !it.Date.IsZero() {
+					date = it.Date.In(loc).Format("2006-01-02 15:04")
+				}
 				g.Items = append(g.Items, reportItem{User: u.EmailAddress, Folder: it.Folder, UID: it.UID,
-					Date: it.Date.In(loc).Format("2006-01-02 15:04"), Subject: it.Subject, Size: size.Format(it.Size), Detail: it.Detail})
+					Date: date, Subject: it.Subject, Size: size.Format(it.Size), Detail: it.Detail})
 			}
 		}
 	}

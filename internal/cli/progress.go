@@ -138,10 +138,10 @@ func printReport(w io.Writer, rep *mailsync.Report) {
 		fmt.Fprintf(w, "%d older messages were left at the source: over --max-items.\n", n)
 	}
 	for _, it := range rep.Skipped {
-		fmt.Fprintf(w, "skipped: folder %q uid %d, %d bytes, %s, subject %q: %s (%s)\n", it.Folder, it.UID, it.Size, it.Date.Format(time.RFC3339), it.Subject, it.Reason, it.Detail)
+		fmt.Fprintf(w, "skipped: folder %q uid %d, %d bytes, %s, subject %q: %s (%s)\n", it.Folder, it.UID, it.Size, itemDate(it.Date), it.Subject, it.Reason, it.Detail)
 	}
 	for _, it := range rep.Failed {
-		fmt.Fprintf(w, "FAILED: folder %q uid %d, %d bytes, %s: %s\n", it.Folder, it.UID, it.Size, it.Date.Format(time.RFC3339), it.Detail)
+		fmt.Fprintf(w, "FAILED: folder %q uid %d, %d bytes, %s: %s\n", it.Folder, it.UID, it.Size, itemDate(it.Date), it.Detail)
 	}
 	for _, e := range rep.Errors {
 		fmt.Fprintf(w, "ERROR: %s\n", e)
@@ -162,4 +162,13 @@ func skippedText(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%d %s", m[k], k))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// itemDate is a skipped or failed message's date for printReport; a
+// message gone before its date was read has none.
+func itemDate(t time.Time) string {
+	if t.IsZero() {
+		return "date unknown"
+	}
+	return t.Format(time.RFC3339)
 }

@@ -76,12 +76,15 @@ type lane struct {
 	ahead *ahead
 }
 
-// ahead is a unit a lane took before it finished the one before, and the
-// source commands sent for it: nil when none are on the wire (none were
-// sent, or dropAhead took them back).
+// ahead is a unit a lane is to copy: taken from the queue, or taken
+// before the lane finished the one before (see fetchAhead), in which case
+// its messages may be listed already (listUnit) and its source commands
+// on the wire (f; nil when none were sent, or dropAhead took them back).
 type ahead struct {
-	u unit
-	f *fetching
+	u      unit
+	msgs   []srcMsg
+	listed bool
+	f      *fetching
 }
 
 // fetching is a batch's source commands on the wire: the EXAMINE of its
@@ -108,9 +111,14 @@ type appending struct {
 	receipt, disarmed bool
 }
 
+// unit is what one UID FETCH of bodies asks for: some of a folder's
+// messages, named by UID alone. What the copy needs of each (its flags,
+// date and size) is read again when the unit's turn comes (listUnit), so
+// that the copy holds nothing of the messages it has yet to copy: for a
+// large mailbox that was most of a pass's memory.
 type unit struct {
 	fr   *folderRun
-	msgs []srcMsg
+	uids imap.UIDSet
 }
 
 // errRetry marks a failure worth another attempt after a pause (the server
@@ -140,7 +148,8 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 		n += len(fr.toCopy)
 	}
 	units := makeUnits(active)
-	// From here on only the units hold the messages to copy.
+	// From here on the units name the messages to copy by UID, and the
+	// folders' lists go.
 	for _, fr := range folders {
 		fr.planned, fr.toCopy = len(fr.toCopy), nil
 	}
@@ -177,11 +186,12 @@ func (s *run) copyAll(ctx context.Context, first *lane, folders []*folderRun) er
 		l.queue = q
 		var last *folderRun
 		for {
-			u, f, ok := l.next(ctx, last)
+			a, ok := l.next(ctx, last)
 			if !ok {
 				return
 			}
-			err := s.copyUnit(ctx, l, u, f)
+			u := a.u
+			err := s.copyUnit(ctx, l, a)
 			if l.ahead == nil || l.ahead.u.fr != u.fr {
 				q.done(u.fr)
 			}
@@ -407,7 +417,7 @@ func (q *unitQueue) wake() {
 
 // makeUnits cuts the folders' lists to copy into units of one folder
 // each, in the mailbox's newest-first order, regrouped by folder within
-// each window of it. A unit's list is a part of its folder's, not a copy.
+// each window of it.
 func makeUnits(folders []*folderRun) []unit {
 	lists := toCopyLists(folders)
 	var units []unit
@@ -440,16 +450,19 @@ func makeUnits(folders []*folderRun) []unit {
 // appendUnits cuts msgs, fr's, into units of at most unitMessages
 // messages and unitBytes bytes (or one larger message).
 func appendUnits(units []unit, fr *folderRun, msgs []srcMsg) []unit {
-	start, size := 0, int64(0)
+	u := unit{fr: fr}
+	n, size := 0, int64(0)
 	for i := range msgs {
 		m := &msgs[i]
-		if i > start && (i-start >= unitMessages || size+m.size() > unitBytes) {
-			units = append(units, unit{fr: fr, msgs: msgs[start:i:i]})
-			start, size = i, 0
+		if n > 0 && (n >= unitMessages || size+m.size() > unitBytes) {
+			units = append(units, u)
+			u, n, size = unit{fr: fr}, 0, 0
 		}
+		u.uids.AddNum(m.uid)
+		n++
 		size += m.size()
 	}
-	return append(units, unit{fr: fr, msgs: msgs[start:len(msgs):len(msgs)]})
+	return append(units, u)
 }
 
 // refused passes an extra lane's failed login to Options.Refused, with
@@ -518,21 +531,29 @@ func (l *lane) close() {
 // a retry, the unit's messages are reconciled with the destination, because
 // an APPEND whose answer was lost may have been stored. It returns an error
 // only when the whole migration must stop (destination over quota, state
-// database failure, cancellation). f is the unit's source commands if
-// fetchAhead sent them.
+// database failure, cancellation). a holds the unit's messages and source
+// commands if fetchAhead got that far; else the unit is listed first.
 //
 // The unit's own use of the source connection after its FETCH (the
 // messages refused or missing, a retry) first takes back whatever
 // fetchAhead sent for the next unit (see dropAhead).
-func (s *run) copyUnit(ctx context.Context, l *lane, u unit, f *fetching) error {
-	fr := u.fr
-	pending := u.msgs
+func (s *run) copyUnit(ctx context.Context, l *lane, a ahead) error {
+	fr, f := a.u.fr, a.f
+	pending, listed, tried := a.msgs, a.listed, false
 	for attempt := 1; ; attempt++ {
 		err := l.reconnect(ctx, s)
-		if err == nil && attempt > 1 {
+		switch {
+		case err != nil:
+		case !listed:
+			if pending, err = s.listUnit(l, a.u); err != nil {
+				pending = bare(a.u.uids) // for failItem, should no attempt list them
+			}
+			listed = err == nil
+		case tried:
 			pending, err = s.reconcileRetry(ctx, l, fr, pending)
 		}
 		if err == nil {
+			tried = true
 			var handled map[imap.UID]bool
 			handled, err = s.copyBatch(ctx, l, fr, pending, f)
 			f = nil
@@ -717,6 +738,9 @@ func (s *run) startFetch(l *lane, fr *folderRun, msgs []srcMsg) (*fetching, erro
 	var uids imap.UIDSet
 	for i := range msgs {
 		m := &msgs[i]
+		if m.set == nil {
+			continue // not found when listed: left to settleMissing
+		}
 		f.meta[m.uid] = m
 		uids.AddNum(m.uid)
 	}
@@ -745,8 +769,8 @@ func (s *run) startFetch(l *lane, fr *folderRun, msgs []srcMsg) (*fetching, erro
 }
 
 // fetchAhead takes the lane's next unit, once fr's bodies are all read,
-// and sends its source commands (see startFetch) while the destination
-// stores fr's messages: the source server reads the next unit's bodies
+// lists its messages (listUnit) and sends its source commands (see
+// startFetch) while the destination stores fr's messages: the source server reads the next unit's bodies
 // meanwhile, instead of the two servers taking turns. On loopback this
 // took a seventh off the copy of an incremental pass, where units are
 // small and many (17 ms against 20 for one medium mailbox's 10 units);
@@ -763,10 +787,72 @@ func (s *run) fetchAhead(l *lane, fr *folderRun) {
 	if !ok {
 		return
 	}
-	l.ahead = &ahead{u: u}
-	if f, err := s.startFetch(l, u.fr, u.msgs); err == nil && f.cmd != nil {
-		l.ahead.f = f
+	a := &ahead{u: u}
+	l.ahead = a
+	msgs, err := s.listUnit(l, u)
+	if err != nil {
+		return // listed when its turn comes
 	}
+	a.msgs, a.listed = msgs, true
+	if f, err := s.startFetch(l, u.fr, msgs); err == nil && f.cmd != nil {
+		a.f = f
+	}
+}
+
+// listUnit reads from the source what the copy needs of u's messages:
+// their flags (cleaned, with the Gmail labels the scan added), dates and
+// sizes. The EXAMINE of their folder, when needed, shares the FETCH's
+// round trip. A message gone since the scan is listed by its UID alone,
+// for settleMissing to report; if the folder's UIDVALIDITY changed, every
+// message fails (see examined) and the list is empty.
+func (s *run) listUnit(l *lane, u unit) ([]srcMsg, error) {
+	fr := u.fr
+	var exam *imapconn.Selection
+	sent := time.Now()
+	if l.srcFolder != fr.m.Source {
+		exam = l.src.Select(fr.m.Source, &imap.SelectOptions{ReadOnly: true})
+	}
+	cmd := l.src.Fetch(u.uids, &imap.FetchOptions{UID: true, Flags: true, InternalDate: true, RFC822Size: true})
+	if exam != nil {
+		if stop, err := s.examined(l, fr, exam, sent, bare(u.uids), map[imap.UID]bool{}); stop || err != nil {
+			cmd.Close()
+			l.srcFolder = "" // whatever the server has selected now
+			return nil, err
+		}
+	}
+	nums, _ := u.uids.Nums()
+	msgs := make([]srcMsg, 0, len(nums))
+	listed := make(map[imap.UID]bool, len(nums))
+	err := collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
+		if buf.UID == 0 || listed[buf.UID] {
+			return
+		}
+		listed[buf.UID] = true
+		flags, _ := cleanFlags(buf.Flags)
+		for _, kw := range fr.labels[buf.UID] {
+			flags = addFlag(flags, kw)
+		}
+		msgs = append(msgs, srcMsg{uid: buf.UID, octets: octetsOf(buf.RFC822Size), date: stampOf(buf.InternalDate), set: fr.flagSets.get(flags)})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list messages of source folder %q: %w", fr.m.Display, err)
+	}
+	for _, uid := range nums {
+		if !listed[uid] {
+			msgs = append(msgs, srcMsg{uid: uid})
+		}
+	}
+	return msgs, nil
+}
+
+// bare lists uids by UID alone.
+func bare(uids imap.UIDSet) []srcMsg {
+	nums, _ := uids.Nums()
+	msgs := make([]srcMsg, len(nums))
+	for i, uid := range nums {
+		msgs[i].uid = uid
+	}
+	return msgs
 }
 
 // dropAhead takes back the source commands fetchAhead sent for the next
@@ -794,19 +880,20 @@ func (l *lane) dropAhead() {
 }
 
 // next returns the lane's next unit: the one taken ahead, with its
-// source commands if they are on the wire, or the queue's next.
-func (l *lane) next(ctx context.Context, last *folderRun) (unit, *fetching, bool) {
+// messages and source commands if fetchAhead got that far, or the
+// queue's next.
+func (l *lane) next(ctx context.Context, last *folderRun) (ahead, bool) {
 	a := l.ahead
 	if a == nil {
 		u, ok := l.queue.next(ctx, last)
-		return u, nil, ok
+		return ahead{u: u}, ok
 	}
 	if ctx.Err() != nil {
 		l.abandonAhead()
-		return unit{}, nil, false
+		return ahead{}, false
 	}
 	l.ahead = nil
-	return a.u, a.f, true
+	return *a, true
 }
 
 // abandonAhead forgets the unit taken ahead when the lane stops. Rather
@@ -1106,7 +1193,7 @@ func (s *run) skipItem(fr *folderRun, m *srcMsg, reason, detail string) {
 	fr.mu.Lock()
 	fr.rep.Skipped[reason]++
 	fr.mu.Unlock()
-	s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size(), Date: m.date.time(), Reason: reason, Detail: detail})
+	s.addSkipped(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size(), Date: m.date.itemDate(), Reason: reason, Detail: detail})
 	s.log.Warn("Message skipped.", "folder", fr.m.Display, "uid", m.uid, "reason", reason, "detail", detail)
 	s.progress(fr, m, 0)
 }
@@ -1115,7 +1202,7 @@ func (s *run) failItem(fr *folderRun, m *srcMsg, err error) {
 	fr.mu.Lock()
 	fr.rep.Failed++
 	fr.mu.Unlock()
-	s.addFailed(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size(), Date: m.date.time(), Reason: "failed", Detail: err.Error()})
+	s.addFailed(Item{Folder: fr.m.Display, UID: uint32(m.uid), Size: m.size(), Date: m.date.itemDate(), Reason: "failed", Detail: err.Error()})
 	s.log.Error("Message not copied.", "folder", fr.m.Display, "uid", m.uid, "err", err)
 	s.progress(fr, m, 0)
 }

@@ -192,6 +192,10 @@ func (s *run) gmailLabels(src, dst *imapconn.Conn, folders []*folderRun) error {
 					continue
 				}
 				m.set = fr.flagSets.get(addFlag(m.flags(), kw))
+				if fr.labels == nil {
+					fr.labels = map[imap.UID][]imap.Flag{}
+				}
+				fr.labels[m.uid] = append(fr.labels[m.uid], kw)
 			}
 			kept = append(kept, m)
 		}

@@ -82,8 +82,8 @@ func TestUnitQueueTake(t *testing.T) {
 // TestMakeUnits: the folders' lists are cut, in the mailbox's newest-first
 // order, into units of one folder, at most unitMessages messages and
 // unitBytes bytes each (a larger message alone), regrouped by folder only
-// within a window; every message lands in exactly one unit, in its list's
-// order, and a unit's list is a part of its folder's, not a copy.
+// within a window; every message lands in exactly one unit, the units of
+// a folder following its list.
 func TestMakeUnits(t *testing.T) {
 	// folders makes n messages alternating between nf folders, newest
 	// first, UIDs counting from 1 per folder, each of size bytes.
@@ -120,11 +120,15 @@ func TestMakeUnits(t *testing.T) {
 		next := make([]int, len(tc.folders)) // where each folder's next unit must start
 		for _, u := range units {
 			f := index[u.fr]
-			got = append(got, fmt.Sprintf("%d:%d", f, len(u.msgs)))
-			if &u.msgs[0] != &u.fr.toCopy[next[f]] {
-				t.Errorf("%s: a unit of folder %d does not start at its list's message %d", tc.name, f, next[f])
+			uids, _ := u.uids.Nums()
+			got = append(got, fmt.Sprintf("%d:%d", f, len(uids)))
+			for i, uid := range uids {
+				if want := u.fr.toCopy[next[f]+i].uid; uid != want {
+					t.Errorf("%s: folder %d's unit holds UID %d where its list has %d", tc.name, f, uid, want)
+					break
+				}
 			}
-			next[f] += len(u.msgs)
+			next[f] += len(uids)
 		}
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s: units %v; want %v", tc.name, got, tc.want)

@@ -262,6 +262,15 @@ func (d stamp) zone() int {
 // time returns the date in its own zone. The zero stamp, the date of a
 // message whose date the pass did not read (a recorded one, in an
 // incremental pass), is 1970 in UTC.
+// itemDate is d for a report's Item: none for a stamp of zero, the date
+// of a message known by its UID alone (see listUnit).
+func (d stamp) itemDate() time.Time {
+	if d == 0 {
+		return time.Time{}
+	}
+	return d.time()
+}
+
 func (d stamp) time() time.Time {
 	t := time.Unix(d.unix(), 0)
 	if d.zone() == 0 {
@@ -307,6 +316,10 @@ type folderRun struct {
 	// late are the messages the scan listed but has yet to fetch in full
 	// (see changes).
 	late imap.UIDSet
+
+	// labels are the Gmail labels gmailLabels adds to messages as
+	// keywords, by UID, for the copy to add them again (see listUnit).
+	labels map[imap.UID][]imap.Flag
 
 	// renamedFrom is the name the state knew this folder by, when it was
 	// renamed at the source since (see sourcechange.go).
