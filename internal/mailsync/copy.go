@@ -78,13 +78,12 @@ type lane struct {
 
 // ahead is a unit a lane is to copy: taken from the queue, or taken
 // before the lane finished the one before (see fetchAhead), in which case
-// its messages may be listed already (listUnit) and its source commands
-// on the wire (f; nil when none were sent, or dropAhead took them back).
+// its source commands may be on the wire (f, for msgs; nil when none were
+// sent, or dropAhead took them back).
 type ahead struct {
-	u      unit
-	msgs   []srcMsg
-	listed bool
-	f      *fetching
+	u    unit
+	msgs []srcMsg
+	f    *fetching
 }
 
 // fetching is a batch's source commands on the wire: the EXAMINE of its
@@ -113,9 +112,9 @@ type appending struct {
 
 // unit is what one UID FETCH of bodies asks for: some of a folder's
 // messages, named by UID alone. What the copy needs of each (its flags,
-// date and size) is read again when the unit's turn comes (listUnit), so
-// that the copy holds nothing of the messages it has yet to copy: for a
-// large mailbox that was most of a pass's memory.
+// date and size) comes with its body (see fetched), so that the copy
+// holds nothing of the messages it has yet to copy: for a large mailbox
+// that was most of a pass's memory.
 type unit struct {
 	fr   *folderRun
 	uids imap.UIDSet
@@ -531,29 +530,23 @@ func (l *lane) close() {
 // a retry, the unit's messages are reconciled with the destination, because
 // an APPEND whose answer was lost may have been stored. It returns an error
 // only when the whole migration must stop (destination over quota, state
-// database failure, cancellation). a holds the unit's messages and source
-// commands if fetchAhead got that far; else the unit is listed first.
+// database failure, cancellation). a holds the unit's source commands if
+// fetchAhead sent them.
 //
 // The unit's own use of the source connection after its FETCH (the
 // messages refused or missing, a retry) first takes back whatever
 // fetchAhead sent for the next unit (see dropAhead).
 func (s *run) copyUnit(ctx context.Context, l *lane, a ahead) error {
-	fr, f := a.u.fr, a.f
-	pending, listed, tried := a.msgs, a.listed, false
+	fr, f, pending := a.u.fr, a.f, a.msgs
+	if pending == nil {
+		pending = bare(a.u.uids)
+	}
 	for attempt := 1; ; attempt++ {
 		err := l.reconnect(ctx, s)
-		switch {
-		case err != nil:
-		case !listed:
-			if pending, err = s.listUnit(l, a.u); err != nil {
-				pending = bare(a.u.uids) // for failItem, should no attempt list them
-			}
-			listed = err == nil
-		case tried:
+		if err == nil && attempt > 1 {
 			pending, err = s.reconcileRetry(ctx, l, fr, pending)
 		}
 		if err == nil {
-			tried = true
 			var handled map[imap.UID]bool
 			handled, err = s.copyBatch(ctx, l, fr, pending, f)
 			f = nil
@@ -643,10 +636,21 @@ func unhandled(msgs []srcMsg, handled map[imap.UID]bool) []srcMsg {
 // did store at the destination, and returns those it did not. No other
 // lane appends into the folder meanwhile (see unitQueue), and this lane's
 // copies are flushed to the state before any retry: the state accounts
-// for every copy at the destination that is not one of pending.
+// for every copy at the destination that is not one of pending. A message
+// still known by its UID alone never had its body fetched, so never went
+// out: it stays pending.
 func (s *run) reconcileRetry(ctx context.Context, l *lane, fr *folderRun, pending []srcMsg) ([]srcMsg, error) {
+	var sent, unsent []srcMsg
+	for _, m := range pending {
+		if m.set == nil {
+			unsent = append(unsent, m)
+		} else {
+			sent = append(sent, m)
+		}
+	}
 	l.srcFolder, l.dstFolder = "", ""
-	return s.reconcileMessages(ctx, l.src, l.dst, fr, pending, true)
+	left, err := s.reconcileMessages(ctx, l.src, l.dst, fr, sent, true)
+	return append(left, unsent...), err
 }
 
 // copyBatch fetches the messages with one UID FETCH and streams each one
@@ -683,7 +687,8 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []srcM
 			break
 		}
 		var uid imap.UID
-		var early []byte // a body that came before its UID
+		var got fetched
+		var early []byte // a body that came before its UID, flags or date
 		for err == nil {
 			item := msg.Next()
 			if item == nil {
@@ -692,19 +697,25 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []srcM
 			switch it := item.(type) {
 			case imapclient.FetchItemDataUID:
 				uid = it.UID
+			case imapclient.FetchItemDataFlags:
+				got.flags, got.hasFlags = it.Flags, true
+			case imapclient.FetchItemDataInternalDate:
+				got.date = it.Time
+			case imapclient.FetchItemDataRFC822Size:
+				got.size = it.Size
 			case imapclient.FetchItemDataBodySection:
-				if uid == 0 {
+				if uid == 0 || !got.complete() {
 					// RFC 3501 does not order FETCH items; every server we
-					// know sends UID first, but if one does not, hold the
-					// body until we know whose it is.
+					// know sends the body last, but if one does not, hold
+					// it until we know whose it is, with its flags and date.
 					early, err = readLiteral(it.Literal)
 					continue
 				}
-				err = s.copyOne(ctx, l, fr, meta[uid], it.Literal)
+				err = s.copyFetched(ctx, l, fr, meta[uid], got, it.Literal)
 			}
 		}
 		if err == nil && early != nil && uid != 0 {
-			err = s.copyOne(ctx, l, fr, meta[uid], sizedReader{bytes.NewReader(early), int64(len(early))})
+			err = s.copyFetched(ctx, l, fr, meta[uid], got, sizedReader{bytes.NewReader(early), int64(len(early))})
 		}
 	}
 	if err != nil {
@@ -738,9 +749,6 @@ func (s *run) startFetch(l *lane, fr *folderRun, msgs []srcMsg) (*fetching, erro
 	var uids imap.UIDSet
 	for i := range msgs {
 		m := &msgs[i]
-		if m.set == nil {
-			continue // not found when listed: left to settleMissing
-		}
 		f.meta[m.uid] = m
 		uids.AddNum(m.uid)
 	}
@@ -764,13 +772,14 @@ func (s *run) startFetch(l *lane, fr *folderRun, msgs []srcMsg) (*fetching, erro
 			return f, fmt.Errorf("fetch the Disposition-Notification-To fields of source folder %q: %w", fr.m.Display, err)
 		}
 	}
-	f.cmd = l.src.Fetch(uids, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
+	f.cmd = l.src.Fetch(uids, &imap.FetchOptions{UID: true, Flags: true, InternalDate: true, RFC822Size: true,
+		BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
 	return f, nil
 }
 
 // fetchAhead takes the lane's next unit, once fr's bodies are all read,
-// lists its messages (listUnit) and sends its source commands (see
-// startFetch) while the destination stores fr's messages: the source server reads the next unit's bodies
+// and sends its source commands (see startFetch) while the destination
+// stores fr's messages: the source server reads the next unit's bodies
 // meanwhile, instead of the two servers taking turns. On loopback this
 // took a seventh off the copy of an incremental pass, where units are
 // small and many (17 ms against 20 for one medium mailbox's 10 units);
@@ -787,62 +796,42 @@ func (s *run) fetchAhead(l *lane, fr *folderRun) {
 	if !ok {
 		return
 	}
-	a := &ahead{u: u}
+	a := &ahead{u: u, msgs: bare(u.uids)}
 	l.ahead = a
-	msgs, err := s.listUnit(l, u)
-	if err != nil {
-		return // listed when its turn comes
-	}
-	a.msgs, a.listed = msgs, true
-	if f, err := s.startFetch(l, u.fr, msgs); err == nil && f.cmd != nil {
+	if f, err := s.startFetch(l, u.fr, a.msgs); err == nil && f.cmd != nil {
 		a.f = f
 	}
 }
 
-// listUnit reads from the source what the copy needs of u's messages:
-// their flags (cleaned, with the Gmail labels the scan added), dates and
-// sizes. The EXAMINE of their folder, when needed, shares the FETCH's
-// round trip. A message gone since the scan is listed by its UID alone,
-// for settleMissing to report; if the folder's UIDVALIDITY changed, every
-// message fails (see examined) and the list is empty.
-func (s *run) listUnit(l *lane, u unit) ([]srcMsg, error) {
-	fr := u.fr
-	var exam *imapconn.Selection
-	sent := time.Now()
-	if l.srcFolder != fr.m.Source {
-		exam = l.src.Select(fr.m.Source, &imap.SelectOptions{ReadOnly: true})
+// fetched is what came of a message with its body: the copy takes its
+// flags and date from here, not from the scan (see unit).
+type fetched struct {
+	flags    []imap.Flag
+	hasFlags bool
+	date     time.Time
+	size     int64
+}
+
+func (g fetched) complete() bool { return g.hasFlags && !g.date.IsZero() }
+
+// copyFetched copies m, whose flags, date and size came with its body as
+// got. A body no message of the batch asked for is skipped.
+func (s *run) copyFetched(ctx context.Context, l *lane, fr *folderRun, m *srcMsg, got fetched, lit imap.LiteralReader) error {
+	if m == nil {
+		_, err := io.Copy(io.Discard, lit)
+		return err
 	}
-	cmd := l.src.Fetch(u.uids, &imap.FetchOptions{UID: true, Flags: true, InternalDate: true, RFC822Size: true})
-	if exam != nil {
-		if stop, err := s.examined(l, fr, exam, sent, bare(u.uids), map[imap.UID]bool{}); stop || err != nil {
-			cmd.Close()
-			l.srcFolder = "" // whatever the server has selected now
-			return nil, err
-		}
+	if !got.complete() {
+		s.failItem(fr, m, fmt.Errorf("source sent uid %d of folder %q without its FLAGS or INTERNALDATE", m.uid, fr.m.Display))
+		l.handled[m.uid] = true
+		return nil
 	}
-	nums, _ := u.uids.Nums()
-	msgs := make([]srcMsg, 0, len(nums))
-	listed := make(map[imap.UID]bool, len(nums))
-	err := collectEach(cmd, func(buf *imapclient.FetchMessageBuffer) {
-		if buf.UID == 0 || listed[buf.UID] {
-			return
-		}
-		listed[buf.UID] = true
-		flags, _ := cleanFlags(buf.Flags)
-		for _, kw := range fr.labels[buf.UID] {
-			flags = addFlag(flags, kw)
-		}
-		msgs = append(msgs, srcMsg{uid: buf.UID, octets: octetsOf(buf.RFC822Size), date: stampOf(buf.InternalDate), set: fr.flagSets.get(flags)})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list messages of source folder %q: %w", fr.m.Display, err)
+	flags, _ := cleanFlags(got.flags)
+	for _, kw := range fr.labels[m.uid] {
+		flags = addFlag(flags, kw)
 	}
-	for _, uid := range nums {
-		if !listed[uid] {
-			msgs = append(msgs, srcMsg{uid: uid})
-		}
-	}
-	return msgs, nil
+	m.set, m.date, m.octets = fr.flagSets.get(flags), stampOf(got.date), octetsOf(got.size)
+	return s.copyOne(ctx, l, fr, m, lit)
 }
 
 // bare lists uids by UID alone.
@@ -880,8 +869,7 @@ func (l *lane) dropAhead() {
 }
 
 // next returns the lane's next unit: the one taken ahead, with its
-// messages and source commands if fetchAhead got that far, or the
-// queue's next.
+// source commands if they are on the wire, or the queue's next.
 func (l *lane) next(ctx context.Context, last *folderRun) (ahead, bool) {
 	a := l.ahead
 	if a == nil {
