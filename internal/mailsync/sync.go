@@ -312,13 +312,10 @@ func syncPass(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 
-	// The scan's list of each folder's messages is not read again, but
-	// those to copy are its first part (see choose): when they are few,
-	// they move to a list of their own, and the rest goes.
+	// The scan's list of each folder's messages is not read again; those
+	// to copy are its first part (see choose), which goes once the copy's
+	// units are cut.
 	for _, fr := range folders {
-		if len(fr.toCopy) < len(fr.msgs)/2 {
-			fr.toCopy = slices.Clone(fr.toCopy)
-		}
 		fr.msgs = nil
 	}
 
