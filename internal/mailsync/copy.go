@@ -688,7 +688,7 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []srcM
 		}
 		var uid imap.UID
 		var got fetched
-		var early []byte // a body that came before its UID, flags or date
+		var early []byte // a body that came before its flags or date
 		for err == nil {
 			item := msg.Next()
 			if item == nil {
@@ -704,17 +704,21 @@ func (s *run) copyBatch(ctx context.Context, l *lane, fr *folderRun, msgs []srcM
 			case imapclient.FetchItemDataRFC822Size:
 				got.size = it.Size
 			case imapclient.FetchItemDataBodySection:
-				if uid == 0 || !got.complete() {
+				if !got.complete() {
 					// RFC 3501 does not order FETCH items; every server we
 					// know sends the body last, but if one does not, hold
-					// it until we know whose it is, with its flags and date.
+					// it until its flags and date come. The UID is known:
+					// go-imap hands a UID FETCH the response only once it
+					// has read the UID, and a body before it goes to the
+					// unilateral handler (the message is then reported as
+					// sent no data, and fetched again next pass).
 					early, err = readLiteral(it.Literal)
 					continue
 				}
 				err = s.copyFetched(ctx, l, fr, meta[uid], got, it.Literal)
 			}
 		}
-		if err == nil && early != nil && uid != 0 {
+		if err == nil && early != nil {
 			err = s.copyFetched(ctx, l, fr, meta[uid], got, sizedReader{bytes.NewReader(early), int64(len(early))})
 		}
 	}

@@ -41,26 +41,93 @@ type memSource struct {
 	mu    sync.Mutex
 	fetch func(numSet imap.NumSet) imap.NumSet
 	body  int // whole-message body FETCHes seen
+	// bodyEarly, when set, answers the copy FETCH itself from msgs, each
+	// message's body right after its UID, before its FLAGS, INTERNALDATE
+	// and RFC822.SIZE (RFC 3501 does not order FETCH items), leaving out
+	// the FLAGS of the folder's UIDs in noFlags; with uidLast, the body
+	// comes first and the UID last.
+	bodyEarly *bodyEarly
+	msgs      []testserver.Message
+}
+
+type bodyEarly struct {
+	noFlags map[string]imap.UID
+	uidLast bool
 }
 
 // hookSession wraps a memserver session. It embeds SessionIMAP4rev2: the
 // server advertises IMAP4rev2 and panics on a plain Session.
 type hookSession struct {
 	imapserver.SessionIMAP4rev2
-	src *memSource
+	src      *memSource
+	selected string
+}
+
+func (s *hookSession) Select(mailbox string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	s.selected = mailbox
+	return s.SessionIMAP4rev2.Select(mailbox, options)
 }
 
 func (s *hookSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	if wholeBody(options) {
 		s.src.mu.Lock()
 		s.src.body++
-		hook := s.src.fetch
+		hook, early := s.src.fetch, s.src.bodyEarly
 		s.src.mu.Unlock()
 		if hook != nil {
 			numSet = hook(numSet)
 		}
+		if early != nil {
+			return s.fetchBodyEarly(w, numSet.(imap.UIDSet), options, early)
+		}
 	}
 	return s.SessionIMAP4rev2.Fetch(w, numSet, options)
+}
+
+// fetchBodyEarly answers a UID FETCH of whole messages in the selected
+// folder as memSource.bodyEarly says. A message's UID is its place among
+// the folder's messages in msgs, and so its sequence number: the source
+// it serves expunges nothing.
+func (s *hookSession) fetchBodyEarly(w *imapserver.FetchWriter, uids imap.UIDSet, options *imap.FetchOptions, early *bodyEarly) error {
+	uid := imap.UID(0)
+	for _, m := range s.src.msgs {
+		if m.Folder != s.selected {
+			continue
+		}
+		uid++
+		if !uids.Contains(uid) {
+			continue
+		}
+		rw := w.CreateMessage(uint32(uid))
+		if !early.uidLast {
+			rw.WriteUID(uid)
+		}
+		for _, bs := range options.BodySection {
+			wc := rw.WriteBodySection(bs, int64(len(m.Raw)))
+			if _, err := wc.Write(m.Raw); err != nil {
+				return err
+			}
+			if err := wc.Close(); err != nil {
+				return err
+			}
+		}
+		if options.Flags && early.noFlags[s.selected] != uid {
+			rw.WriteFlags(m.Flags)
+		}
+		if options.InternalDate {
+			rw.WriteInternalDate(m.Date)
+		}
+		if options.RFC822Size {
+			rw.WriteRFC822Size(int64(len(m.Raw)))
+		}
+		if early.uidLast {
+			rw.WriteUID(uid)
+		}
+		if err := rw.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // wholeBody reports whether a FETCH asks for BODY[] (or BODY.PEEK[]), as
@@ -134,7 +201,7 @@ func startMemSource(t *testing.T, msgs []testserver.Message) *memSource {
 		}
 	}
 	mem.AddUser(u)
-	src := &memSource{user: u}
+	src := &memSource{user: u, msgs: msgs}
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			return &hookSession{SessionIMAP4rev2: mem.NewSession().(imapserver.SessionIMAP4rev2), src: src}, nil, nil
@@ -156,6 +223,12 @@ func startMemSource(t *testing.T, msgs []testserver.Message) *memSource {
 func (s *memSource) setFetch(f func(imap.NumSet) imap.NumSet) {
 	s.mu.Lock()
 	s.fetch = f
+	s.mu.Unlock()
+}
+
+func (s *memSource) setBodyEarly(b *bodyEarly) {
+	s.mu.Lock()
+	s.bodyEarly = b
 	s.mu.Unlock()
 }
 
@@ -345,4 +418,48 @@ func TestSyncSourceExpungedDuringRun(t *testing.T) {
 		t.Errorf("copied %d; want 6", rep.Totals.Copied)
 	}
 	checkDest(t, dst, map[string]int{"INBOX": 4, "Archive": 2})
+}
+
+// A source may send a message's body before its FLAGS and INTERNALDATE:
+// the copy holds the body until they come and copies it with them. A
+// message sent without its FLAGS fails, named, rather than arriving
+// without them; the next run copies it. A body before its UID never
+// reaches the copy (go-imap cannot tell whose it is): each such message
+// fails as sent no data, and nothing is lost.
+func TestSyncBodyBeforeFlagsAndDate(t *testing.T) {
+	corpus := memCorpus()
+	corpus[1].Flags = []imap.Flag{imap.FlagFlagged, imap.FlagAnswered}
+	src, dst, opts := memBundle(t, corpus)
+	before, err := testserver.Take(context.Background(), src.addr, user, memPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.setBodyEarly(&bodyEarly{uidLast: true})
+	rep := memSync(t, opts)
+	if rep.Totals.Copied != 0 || rep.Totals.Failed != len(corpus) || !strings.Contains(rep.Failed[0].Detail, "no data") {
+		t.Fatalf("bodies before UIDs: copied %d, failed %d %+v; want every message failed as sent no data", rep.Totals.Copied, rep.Totals.Failed, rep.Failed)
+	}
+
+	const noFlags imap.UID = 4
+	src.setBodyEarly(&bodyEarly{noFlags: map[string]imap.UID{"INBOX": noFlags}})
+
+	rep = memSync(t, opts)
+	if rep.Totals.Copied != 6 || rep.Totals.Failed != 1 || len(rep.Failed) != 1 {
+		t.Fatalf("copied %d, failed %d %+v; want 6 copied and INBOX uid %d failed", rep.Totals.Copied, rep.Totals.Failed, rep.Failed, noFlags)
+	}
+	if it := rep.Failed[0]; it.Folder != "INBOX" || it.UID != uint32(noFlags) || !strings.Contains(it.Detail, "without its FLAGS") {
+		t.Errorf("failed item %+v; want INBOX uid %d sent without its FLAGS", it, noFlags)
+	}
+	checkDest(t, dst, map[string]int{"INBOX": 4, "Archive": 2})
+
+	src.setBodyEarly(&bodyEarly{})
+	rep = memSync(t, opts)
+	if rep.Totals.Copied != 1 || !rep.OK() {
+		t.Errorf("second run: copied %d, OK %v (failed %+v); want the one failed message copied", rep.Totals.Copied, rep.OK(), rep.Failed)
+	}
+	after, err := testserver.Take(context.Background(), dst.Addr, user, dstPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMirrors(t, before, after, map[string]string{"INBOX": "INBOX", "Archive": "Archive"}, nil)
 }
