@@ -11,6 +11,7 @@
 #
 #   scripts/rtt.sh                      # one-way 0, 1 ms and 10 ms, 3 rounds
 #   ONE_WAY="0ms 5ms" ROUNDS=5 scripts/rtt.sh
+#   DIRECT=1 ROUNDS=20 PROFILE=small scripts/rtt.sh   # no proxy at all
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH_DIR=${BENCH_DIR:-$(cd ../shared/bench && pwd)}
@@ -21,6 +22,11 @@ ROUNDS=${ROUNDS:-3}
 EXP=${BENCH_ROOT:-/tmp/imapbench}/rtt
 U=user1
 PSRC=127.0.0.1:14311 PDST=127.0.0.1:14312
+if [ "${DIRECT:-0}" = 1 ]; then
+  # Straight to the servers: what the proxy's hop costs each round trip
+  # is left out, and so the comparison is of the tools alone.
+  PSRC=127.0.0.1:$SRC_PORT PDST=127.0.0.1:$DST_PORT ONE_WAY=direct
+fi
 [ -d "$BENCH_ROOT/fixtures/$PROFILE/B" ] || { echo "rtt.sh: no $PROFILE corpus; run make bench PROFILE=$PROFILE first" >&2; exit 3; }
 command -v mbsync >/dev/null || apt-get install -y -qq isync
 make -s build
@@ -30,6 +36,7 @@ go build -o "$EXP.bin/delayproxy" ./cmd/delayproxy
 pids=()
 proxies() { # ONE_WAY
   stop_proxies
+  [ "$1" = direct ] && return
   "$EXP.bin/delayproxy" -listen $PSRC -upstream 127.0.0.1:$SRC_PORT -one-way "$1" & pids+=($!)
   "$EXP.bin/delayproxy" -listen $PDST -upstream 127.0.0.1:$DST_PORT -one-way "$1" & pids+=($!)
   sleep 0.3
@@ -87,7 +94,7 @@ restore_dst() { # TOOL
 
 rm -rf "$EXP"; mkdir -p "$EXP/ours/state" "$EXP/mbsync/state"
 mbsyncrc > "$EXP/mbsync/mbsyncrc"
-proxies 0ms
+proxies "${ONE_WAY%% *}"
 for t in ours mbsync; do
   restore_src $PROFILE A >/dev/null 2>&1
   reset_dst $PROFILE >/dev/null 2>&1
