@@ -259,11 +259,8 @@ func (d stamp) zone() int {
 	return int(int64(d)<<(64-zoneBits)>>(64-zoneBits)) * 60
 }
 
-// time returns the date in its own zone. The zero stamp, the date of a
-// message whose date the pass did not read (a recorded one, in an
-// incremental pass), is 1970 in UTC.
 // itemDate is d for a report's Item: none for a stamp of zero, the date
-// of a message known by its UID alone (see listUnit).
+// of a message known by its UID alone (see bare).
 func (d stamp) itemDate() time.Time {
 	if d == 0 {
 		return time.Time{}
@@ -271,6 +268,9 @@ func (d stamp) itemDate() time.Time {
 	return d.time()
 }
 
+// time returns the date in its own zone. The zero stamp, the date of a
+// message whose date the pass did not read (a recorded one, in an
+// incremental pass), is 1970 in UTC.
 func (d stamp) time() time.Time {
 	t := time.Unix(d.unix(), 0)
 	if d.zone() == 0 {
@@ -318,7 +318,7 @@ type folderRun struct {
 	late imap.UIDSet
 
 	// labels are the Gmail labels gmailLabels adds to messages as
-	// keywords, by UID, for the copy to add them again (see listUnit).
+	// keywords, by UID, for the copy to add them again (see copyFetched).
 	labels map[imap.UID][]imap.Flag
 
 	// renamedFrom is the name the state knew this folder by, when it was
