@@ -2,6 +2,7 @@ package mailsync
 
 import (
 	"cmp"
+	"container/heap"
 	"slices"
 )
 
@@ -24,48 +25,49 @@ func sortNewestFirst[T any](msgs []T, date func(*T) stamp) {
 // order, the lists being the folders' in folder order. It stops when
 // yield returns false.
 func newestFirst[T any](lists [][]T, date func(*T) stamp, yield func(list, i int) bool) {
-	// heads is a binary heap of the lists not yet walked through, by the
-	// date of their next message, then by list.
-	next := make([]int, len(lists))
-	var heads []int
-	before := func(a, b int) bool {
-		da, db := date(&lists[a][next[a]]).unix(), date(&lists[b][next[b]]).unix()
-		return da > db || da == db && a < b
-	}
-	down := func(i int) {
-		for {
-			least := i
-			if c := 2*i + 1; c < len(heads) && before(heads[c], heads[least]) {
-				least = c
-			}
-			if c := 2*i + 2; c < len(heads) && before(heads[c], heads[least]) {
-				least = c
-			}
-			if least == i {
-				return
-			}
-			heads[i], heads[least] = heads[least], heads[i]
-			i = least
-		}
-	}
+	h := &heads[T]{lists: lists, date: date, next: make([]int, len(lists))}
 	for l := range lists {
 		if len(lists[l]) > 0 {
-			heads = append(heads, l)
+			h.ls = append(h.ls, l)
 		}
 	}
-	for i := len(heads)/2 - 1; i >= 0; i-- {
-		down(i)
-	}
-	for len(heads) > 0 {
-		l := heads[0]
-		if !yield(l, next[l]) {
+	heap.Init(h)
+	for h.Len() > 0 {
+		l := h.ls[0]
+		if !yield(l, h.next[l]) {
 			return
 		}
-		next[l]++
-		if next[l] == len(lists[l]) {
-			heads[0] = heads[len(heads)-1]
-			heads = heads[:len(heads)-1]
+		if h.next[l]++; h.next[l] == len(lists[l]) {
+			heap.Pop(h)
+		} else {
+			heap.Fix(h, 0)
 		}
-		down(0)
 	}
+}
+
+// heads is a heap of the lists not yet walked through (ls), by the date
+// of their next message, then by list.
+type heads[T any] struct {
+	lists [][]T
+	date  func(*T) stamp
+	next  []int
+	ls    []int
+}
+
+func (h *heads[T]) Len() int { return len(h.ls) }
+
+func (h *heads[T]) Less(i, j int) bool {
+	a, b := h.ls[i], h.ls[j]
+	da, db := h.date(&h.lists[a][h.next[a]]).unix(), h.date(&h.lists[b][h.next[b]]).unix()
+	return da > db || da == db && a < b
+}
+
+func (h *heads[T]) Swap(i, j int) { h.ls[i], h.ls[j] = h.ls[j], h.ls[i] }
+
+func (h *heads[T]) Push(x any) { h.ls = append(h.ls, x.(int)) }
+
+func (h *heads[T]) Pop() any {
+	l := h.ls[len(h.ls)-1]
+	h.ls = h.ls[:len(h.ls)-1]
+	return l
 }
